@@ -1,0 +1,107 @@
+"""One place for run profiles and project paths.
+
+A profile (``BRAINMRI_PROFILE`` = ``smoke`` | ``default`` | ``full``) sets image sizes, sample counts
+and epochs for every notebook, so that the same notebook runs in seconds in CI and for real on data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+PROFILE_ENV = "BRAINMRI_PROFILE"
+SEED = 42
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    image_size: int  # classifier input side, pixels
+    color: str  # "grayscale" | "rgb"
+    max_per_class: int | None  # cap on scans loaded per class and split (None: all)
+    batch_size: int
+    epochs: int
+    val_fraction: float
+    phantom_per_class: int  # phantom scans per class in Training (Testing gets a quarter)
+    phantom_image_size: int
+    sweep_trials: int
+    transfer_image_size: int
+    transfer_epochs: int
+    vae_image_size: int
+    vae_latent_dim: int
+    vae_epochs: int
+    ascent_steps: int
+    explain_samples: int
+    time_budget_min: float | None
+
+    def with_overrides(self, **changes) -> "Profile":
+        return replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", image_size=64, color="grayscale", max_per_class=16, batch_size=16, epochs=1,
+        val_fraction=0.25, phantom_per_class=16, phantom_image_size=64, sweep_trials=2,
+        transfer_image_size=64, transfer_epochs=1, vae_image_size=64, vae_latent_dim=8,
+        vae_epochs=1, ascent_steps=5, explain_samples=8, time_budget_min=None,
+    ),
+    "default": Profile(
+        name="default", image_size=128, color="grayscale", max_per_class=None, batch_size=32,
+        epochs=12, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
+        sweep_trials=6, transfer_image_size=128, transfer_epochs=3, vae_image_size=128,
+        vae_latent_dim=32, vae_epochs=15, ascent_steps=100, explain_samples=64,
+        time_budget_min=None,
+    ),
+    "full": Profile(
+        name="full", image_size=192, color="grayscale", max_per_class=None, batch_size=32,
+        epochs=40, val_fraction=0.15, phantom_per_class=400, phantom_image_size=128,
+        sweep_trials=12, transfer_image_size=224, transfer_epochs=10, vae_image_size=128,
+        vae_latent_dim=64, vae_epochs=60, ascent_steps=200, explain_samples=256,
+        time_budget_min=None,
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named, else the one in ``BRAINMRI_PROFILE``, else ``default``."""
+    name = name or os.environ.get(PROFILE_ENV, "default")
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown profile {name!r} (from {PROFILE_ENV} or argument); "
+            f"choose one of {sorted(PROFILES)}"
+        ) from None
+
+
+def project_root() -> Path:
+    """The repository root for an editable install (the usual case), else the working directory."""
+    here = Path(__file__).resolve().parents[2]
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def _dir_from_env(env: str, default: Path) -> Path:
+    path = Path(os.environ.get(env, default)).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    """Downloads, caches and the generated phantom (git-ignored)."""
+    return _dir_from_env("BRAINMRI_DATA_DIR", project_root() / "data")
+
+
+def figures_dir() -> Path:
+    """Where :func:`brainmri.plots.save_fig` writes; tests point it at a temporary folder."""
+    return _dir_from_env("BRAINMRI_FIGURES_DIR", project_root() / "figures")
+
+
+def results_dir() -> Path:
+    """Metrics and tables (JSON) that the README reads."""
+    return _dir_from_env("BRAINMRI_RESULTS_DIR", project_root() / "results")
+
+
+def runs_dir() -> Path:
+    """Trained models and logs written by notebooks and the CLI (git-ignored)."""
+    return _dir_from_env("BRAINMRI_RUNS_DIR", project_root() / "runs")
