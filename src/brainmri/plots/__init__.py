@@ -1,4 +1,8 @@
-"""Figure helpers. Every figure a notebook shows is written by :func:`save_fig` to ``figures/``."""
+"""Figure helpers. Every figure a notebook shows is written by :func:`save_fig` to ``figures/``.
+
+Domain figures live in submodules (``plots.data``, ``plots.classifier``, ``plots.explain``,
+``plots.latent``); this module keeps what they share.
+"""
 
 from __future__ import annotations
 
