@@ -40,6 +40,7 @@ def _add_runners(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run-notebooks", help="execute every notebook in order (profile from BRAINMRI_PROFILE)")
     p.add_argument("names", nargs="*", help="only these notebooks (e.g. 01 03)")
     sub.add_parser("run-benchmarks", help="run every script in benchmarks/ and write one table")
+    sub.add_parser("render-readme", help="fill docs/README.template.md with the saved results")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,8 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         from brainmri.evaluate import evaluate_command as command
     elif args.command == "run-notebooks":
         from brainmri.notebooks import run_notebooks_command as command
-    else:
+    elif args.command == "run-benchmarks":
         from brainmri.benchmarking import run_benchmarks_command as command
+    else:
+        from brainmri.readme import render_readme_command as command
     return command(args) or 0
 
 

@@ -1,0 +1,47 @@
+"""README rendering: numbers come from results/*.json, never typed; mistakes in the template fail loudly."""
+
+import json
+
+import pytest
+
+from brainmri import config, readme
+
+
+@pytest.fixture()
+def saved_result():
+    path = config.results_dir() / "99_example.json"
+    path.write_text(json.dumps({"accuracy": 0.97345, "model": {"params": 123456, "speedup": 7.25}}))
+    yield
+    path.unlink()
+
+
+def test_placeholders_are_filled_from_results(saved_result):
+    text = "acc {{ 99_example.accuracy | pct }}, {{99_example.model.params|int}} params, {{ 99_example.model.speedup | x }}"
+    assert readme.render(text) == "acc 97.3%, 123,456 params, 7.2x"
+
+
+def test_unformatted_placeholder_prints_the_value(saved_result):
+    assert readme.render("{{ 99_example.model.params }}") == "123456"
+
+
+def test_missing_key_names_the_file_and_key(saved_result):
+    with pytest.raises(KeyError, match=r"99_example\.json has no 'f1'"):
+        readme.render("{{ 99_example.f1 }}")
+
+
+def test_missing_results_file_says_which_notebook_to_run():
+    with pytest.raises(FileNotFoundError, match="no results named '98_absent'"):
+        readme.render("{{ 98_absent.accuracy }}")
+
+
+def test_unknown_format_is_rejected(saved_result):
+    with pytest.raises(ValueError, match="unknown format 'percent'"):
+        readme.render("{{ 99_example.accuracy | percent }}")
+
+
+def test_badge_placeholder_links_the_notebook():
+    assert "notebooks/03_cnn_classifier.ipynb" in readme.render("{{ badge:03_cnn_classifier.ipynb }}")
+
+
+def test_text_without_placeholders_is_unchanged():
+    assert readme.render("plain { braces } stay") == "plain { braces } stay"
