@@ -1,0 +1,25 @@
+"""Explaining classifiers: class activation maps, how faithful they are, and where they point.
+
+- :mod:`brainmri.explain.gradcam`: Grad-CAM, Grad-CAM++ and CAM for a batch in one pass.
+- :mod:`brainmri.explain.faithfulness`: deletion / insertion curves, average drop, increase in
+  confidence, and the random and centred-Gaussian baseline maps they are compared against.
+- :mod:`brainmri.explain.localization`: pointing game, IoU and Dice against known masks.
+"""
+
+from brainmri.explain.gradcam import (
+    CAM,
+    EXPLAINERS,
+    ClassLogit,
+    ClassProbability,
+    Explainer,
+    Explanation,
+    GradCAM,
+    GradCAMPlusPlus,
+    find_target_layer,
+    grad_cam,
+)
+
+__all__ = [
+    "CAM", "EXPLAINERS", "ClassLogit", "ClassProbability", "Explainer", "Explanation", "GradCAM",
+    "GradCAMPlusPlus", "find_target_layer", "grad_cam",
+]
