@@ -33,6 +33,9 @@ class Profile:
     vae_epochs: int
     ascent_steps: int
     explain_samples: int
+    unet_image_size: int  # pseudo-segmentation U-Net input side
+    unet_epochs: int
+    unet_train_samples: int  # cap on scans the U-Net trains on
     time_budget_min: float | None
 
     def with_overrides(self, **changes) -> "Profile":
@@ -44,13 +47,15 @@ PROFILES: dict[str, Profile] = {
         name="smoke", image_size=64, color="grayscale", max_per_class=16, batch_size=16, epochs=1,
         val_fraction=0.25, phantom_per_class=16, phantom_image_size=64, sweep_trials=2,
         transfer_image_size=64, transfer_epochs=1, vae_image_size=64, vae_latent_dim=8,
-        vae_epochs=1, ascent_steps=5, explain_samples=8, time_budget_min=None,
+        vae_epochs=1, ascent_steps=5, explain_samples=8, unet_image_size=32, unet_epochs=1,
+        unet_train_samples=32, time_budget_min=None,
     ),
     "default": Profile(
         name="default", image_size=128, color="grayscale", max_per_class=None, batch_size=32,
         epochs=12, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
         sweep_trials=6, transfer_image_size=128, transfer_epochs=3, vae_image_size=128,
         vae_latent_dim=32, vae_epochs=15, ascent_steps=100, explain_samples=64,
+        unet_image_size=64, unet_epochs=8, unet_train_samples=1200,
         time_budget_min=None,
     ),
     "full": Profile(
@@ -58,6 +63,7 @@ PROFILES: dict[str, Profile] = {
         epochs=40, val_fraction=0.15, phantom_per_class=400, phantom_image_size=128,
         sweep_trials=12, transfer_image_size=224, transfer_epochs=10, vae_image_size=128,
         vae_latent_dim=64, vae_epochs=60, ascent_steps=200, explain_samples=256,
+        unet_image_size=128, unet_epochs=30, unet_train_samples=100000,
         time_budget_min=None,
     ),
 }
