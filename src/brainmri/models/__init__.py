@@ -23,6 +23,8 @@ _BUILDERS: dict[str, str] = {
     "plain_cnn_3": "brainmri.models.cnn:plain_cnn_3",
     "plain_cnn_4": "brainmri.models.cnn:plain_cnn_4",
     "binary_cnn": "brainmri.models.cnn:binary_cnn",
+    "resnet50": "brainmri.models.transfer:resnet50",
+    "efficientnetb0": "brainmri.models.transfer:efficientnetb0",
 }
 
 ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)
