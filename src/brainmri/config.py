@@ -27,7 +27,8 @@ class Profile:
     phantom_image_size: int
     sweep_trials: int
     transfer_image_size: int
-    transfer_epochs: int
+    transfer_epochs: int  # epochs of each stage (frozen backbone, then last stage unfrozen)
+    transfer_max_per_class: int | None  # cap per class and split for the transfer notebook (None: all)
     vae_image_size: int
     vae_latent_dim: int
     vae_epochs: int
@@ -46,14 +47,14 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", image_size=64, color="grayscale", max_per_class=16, batch_size=16, epochs=1,
         val_fraction=0.25, phantom_per_class=16, phantom_image_size=64, sweep_trials=2,
-        transfer_image_size=64, transfer_epochs=1, vae_image_size=64, vae_latent_dim=8,
+        transfer_image_size=64, transfer_epochs=1, transfer_max_per_class=16, vae_image_size=64, vae_latent_dim=8,
         vae_epochs=1, ascent_steps=5, explain_samples=8, unet_image_size=32, unet_epochs=1,
         unet_train_samples=32, time_budget_min=None,
     ),
     "default": Profile(
         name="default", image_size=128, color="grayscale", max_per_class=None, batch_size=32,
         epochs=20, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
-        sweep_trials=6, transfer_image_size=128, transfer_epochs=3, vae_image_size=128,
+        sweep_trials=6, transfer_image_size=128, transfer_epochs=3, transfer_max_per_class=300, vae_image_size=128,
         vae_latent_dim=32, vae_epochs=15, ascent_steps=100, explain_samples=64,
         unet_image_size=64, unet_epochs=8, unet_train_samples=1200,
         time_budget_min=None,
@@ -61,7 +62,7 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         name="full", image_size=192, color="grayscale", max_per_class=None, batch_size=32,
         epochs=40, val_fraction=0.15, phantom_per_class=400, phantom_image_size=128,
-        sweep_trials=12, transfer_image_size=224, transfer_epochs=10, vae_image_size=128,
+        sweep_trials=12, transfer_image_size=224, transfer_epochs=10, transfer_max_per_class=None, vae_image_size=128,
         vae_latent_dim=64, vae_epochs=60, ascent_steps=200, explain_samples=256,
         unet_image_size=128, unet_epochs=30, unet_train_samples=100000,
         time_budget_min=None,
