@@ -22,6 +22,9 @@ from brainmri.data.images import BadImageError, check_color, decode_file
 from brainmri.data.scan import Discovery, ScanFile, ScanReport, Skipped, discover
 
 
+CACHE_VERSION = 2  # bump when decoding or hashing changes: old caches are then ignored
+
+
 def cache_dir() -> Path:
     path = config.data_dir() / "cache"
     path.mkdir(parents=True, exist_ok=True)
@@ -72,6 +75,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(handle)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -84,7 +88,7 @@ def _save_array(path: str, pixels: np.ndarray) -> None:
 
 
 def _report_path(fingerprint: str) -> Path:
-    return cache_dir() / f"{fingerprint[:20]}-report.json"
+    return cache_dir() / f"v{CACHE_VERSION}-{fingerprint[:20]}-report.json"
 
 
 def _save_report(report: ScanReport) -> None:
@@ -101,7 +105,7 @@ def _load_report(found: Discovery) -> ScanReport | None:
 
 
 def array_cache_path(fingerprint: str, size: int, color: str) -> Path:
-    return cache_dir() / f"{fingerprint[:20]}-{size}px-{color}.npy"
+    return cache_dir() / f"v{CACHE_VERSION}-{fingerprint[:20]}-{size}px-{color}.npy"
 
 
 def scan_dataset(root: str | Path, *, use_cache: bool = True) -> ScanReport:
@@ -126,8 +130,9 @@ def load_scan(root: str | Path, size: int, color: str = "grayscale", *,
         pixels = np.load(array_path)
         if len(pixels) == len(report.files):
             return report, pixels
-    report, pixels = decode_all(found, size, color)
+    fresh, pixels = decode_all(found, size, color)
     if use_cache:
-        _save_report(report)
+        if report is None:
+            _save_report(fresh)
         _atomic_write(array_path, lambda tmp: _save_array(tmp, pixels))
-    return report, pixels
+    return fresh, pixels

@@ -34,7 +34,7 @@ class ImageInfo:
     mode: str  # PIL's name: L, RGB, RGBA, P, CMYK, I;16, ...
     format: str  # JPEG, PNG, ...
     sha1: str  # of the file's bytes: exact duplicates
-    dhash: int  # 64-bit difference hash of the grey image: near duplicates
+    dhash: str  # 256-bit difference hash of the grey image, hex: near duplicates
 
 
 def check_color(color: str) -> int:
@@ -121,15 +121,59 @@ def resize_square(pixels: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(square, (size, size), interpolation=interpolation)
 
 
-def difference_hash(grey: np.ndarray) -> int:
-    """64-bit dHash: is each pixel of a 9x8 thumbnail brighter than its right neighbour."""
-    small = cv2.resize(grey, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
-    bits = (small[:, 1:] > small[:, :-1]).ravel()
-    return int(np.packbits(bits).view(">u8")[0])
+HASH_SIDE = 16  # difference hash on a 17 x 16 thumbnail: 256 bits
+_HASH_BASE = 64  # JPEGs are decoded at a reduced scale no smaller than this for hashing
+_REDUCED_GREY = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+                 4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+_REDUCED_COLOR = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
+                  4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def difference_hash(grey: np.ndarray) -> str:
+    """256-bit dHash as hex: is each pixel of a 17x16 thumbnail brighter than its right neighbour.
+
+    64 bits are too few for brain MRI (different patients' slices collide); at 256 bits, pairs
+    within ~20 bits are the same picture re-encoded, rescaled or re-sharpened.
+    """
+    small = cv2.resize(pad_to_square(grey), (HASH_SIDE + 1, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    small = small.astype(np.int16)
+    return np.packbits((small[:, 1:] > small[:, :-1]).ravel()).tobytes().hex()
+
+
+def _reduction(width: int, height: int, side: int) -> int:
+    """Largest JPEG DCT scaling factor that keeps the image's longer side at least ``side``."""
+    return max(f for f in (1, 2, 4, 8) if max(width, height) / f >= side or f == 1)
+
+
+def _decode_jpeg(data: bytes, factor: int, color: str) -> np.ndarray:
+    """A JPEG decoded at 1/factor scale in the DCT domain: far cheaper than decode-then-shrink."""
+    flags = (_REDUCED_GREY if color == "grayscale" else _REDUCED_COLOR)[factor] | cv2.IMREAD_IGNORE_ORIENTATION
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if pixels is None:
+        raise BadImageError("corrupt image (decoder could not read it)")
+    return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+
+
+def _describe_and_resize(data: bytes, image: Image.Image, size: int | None, color: str) -> tuple[np.ndarray | None, str]:
+    """(pixels at ``size`` in ``color`` or None, dHash), decoding as little as the format allows.
+
+    The hash never depends on ``size``: a report is the same whichever size loaded the data first.
+    """
+    if image.format == "JPEG" and image.mode in ("L", "RGB"):
+        hash_factor = _reduction(image.width, image.height, _HASH_BASE)
+        digest = difference_hash(_decode_jpeg(data, hash_factor, "grayscale"))
+        if size is None:
+            return None, digest
+        pixels = _decode_jpeg(data, _reduction(image.width, image.height, size), color)
+        return resize_square(pixels, size), digest
+    use_cv2 = image.mode in _CV2_MODES and image.format in ("JPEG", "PNG")
+    pixels = _decode_cv2(data) if use_cv2 else _decode_pil(image)
+    digest = difference_hash(_to_color(pixels, "grayscale"))
+    return (None if size is None else resize_square(_to_color(pixels, color), size)), digest
 
 
 def decode_bytes(data: bytes, size: int | None = None, color: str = "grayscale") -> tuple[np.ndarray | None, ImageInfo]:
-    """Decode ``data``; return (pixels (size, size, C) uint8 or None without a size, ImageInfo).
+    """Decode ``data``; return (pixels (size, size, C) uint8, or None without a size; ImageInfo).
 
     Raises :class:`BadImageError` with a short reason for empty, unreadable, truncated or
     unsupported content.
@@ -141,21 +185,16 @@ def decode_bytes(data: bytes, size: int | None = None, color: str = "grayscale")
         image = Image.open(io.BytesIO(data))
     except Exception:
         raise BadImageError("not an image (no known image header)") from None
-    fmt, mode = image.format or "?", image.mode
-    _check_complete(data, fmt)
+    _check_complete(data, image.format)
     try:
-        pixels = _decode_cv2(data) if mode in _CV2_MODES and fmt in ("JPEG", "PNG") else _decode_pil(image)
+        pixels, digest = _describe_and_resize(data, image, size, color)
     except BadImageError:
         raise
     except Exception as error:  # PIL: truncated, broken chunks, unsupported codecs
         raise BadImageError(f"corrupt or unsupported image ({type(error).__name__}: {error})") from None
-    grey = _to_color(pixels, "grayscale")
-    info = ImageInfo(width=image.width, height=image.height, mode=mode, format=fmt,
-                     sha1=hashlib.sha1(data).hexdigest(), dhash=difference_hash(pad_to_square(grey)))
-    if size is None:
-        return None, info
-    resized = resize_square(grey if channels == 1 else _to_color(pixels, color), size)
-    return resized.reshape(size, size, channels), info
+    info = ImageInfo(width=image.width, height=image.height, mode=image.mode, format=image.format or "?",
+                     sha1=hashlib.sha1(data).hexdigest(), dhash=digest)
+    return (None if pixels is None else pixels.reshape(size, size, channels)), info
 
 
 def decode_file(path, size: int | None = None, color: str = "grayscale") -> tuple[np.ndarray | None, ImageInfo]:

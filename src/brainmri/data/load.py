@@ -160,6 +160,7 @@ def load_evaluation_set(path: str | Path, image_size: int, color: str, class_nam
     if unknown:
         raise ValueError(f"{report.root} has classes {unknown} that the model does not know (its classes: {list(class_names)})")
     code = {name: k for k, name in enumerate(class_names)}
-    skipped = [Skipped(str(Path(report.root) / s.relpath), s.reason) for s in report.skipped]
+    in_scope = (lambda relpath: relpath.split("/")[0].lower() in ("testing", "test")) if report.layout == "kaggle" else (lambda relpath: True)
+    skipped = [Skipped(str(Path(report.root) / s.relpath), s.reason) for s in report.skipped if in_scope(s.relpath)]
     return EvaluationSet(x=pixels[chosen], y=np.array([code[n] for n in names], dtype=np.int64),
                          paths=[report.path(i) for i in chosen], class_names=list(class_names), skipped=skipped)
