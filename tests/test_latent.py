@@ -1,0 +1,180 @@
+"""Latent-space operations and measures, on small VAEs and toy classifiers built here."""
+
+import keras
+import numpy as np
+import pytest
+
+from brainmri import latent
+from brainmri.models import vae as V
+
+SIZE = 16
+
+
+def _brightness_classifier(channels=1, binary=True):
+    """P(tumour) rises with mean brightness: a classifier whose answer we know."""
+    image = keras.Input((SIZE, SIZE, channels))
+    mean = keras.layers.GlobalAveragePooling2D()(image)
+    mean = keras.layers.Lambda(lambda m: keras.ops.mean(m, axis=-1, keepdims=True) / 255.0)(mean)
+    if binary:
+        out = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=keras.initializers.Constant(10.0),
+                                 bias_initializer=keras.initializers.Constant(-5.0))(mean)
+    else:  # classes (glioma, notumor): notumor falls with brightness
+        out = keras.layers.Dense(2, activation="softmax", kernel_initializer=keras.initializers.Constant([[10.0, -10.0]]),
+                                 bias_initializer=keras.initializers.Constant([-5.0, 5.0]))(mean)
+    return keras.Model(image, out)
+
+
+@pytest.fixture(scope="module")
+def toy_vae():
+    """An untrained encoder and a decoder whose answer we know: brightness = sigmoid(z1 + z2)."""
+    encoder = V.build_encoder(SIZE, 2)
+    z = keras.Input((2,))
+    flat = keras.layers.Dense(SIZE * SIZE, activation="sigmoid", kernel_initializer="ones", bias_initializer="zeros")(z)
+    decoder = keras.Model(z, keras.layers.Reshape((SIZE, SIZE, 1))(flat))
+    return V.VAE(encoder, decoder)
+
+
+def test_slerp_keeps_endpoints_and_interpolates_the_norm():
+    rng = np.random.default_rng(0)
+    z0, z1 = rng.standard_normal(8), 3 * rng.standard_normal(8)
+    path = latent.slerp(z0, z1, np.linspace(0, 1, 5))
+    np.testing.assert_allclose(path[0], z0, atol=1e-5)
+    np.testing.assert_allclose(path[-1], z1, atol=1e-5)
+    norms = np.linalg.norm(path, axis=1)
+    np.testing.assert_allclose(norms, np.linspace(np.linalg.norm(z0), np.linalg.norm(z1), 5), rtol=1e-5)
+    same_norm = latent.slerp(np.array([1.0, 0.0]), np.array([0.0, 1.0]), [0.5])[0]
+    np.testing.assert_allclose(same_norm, [np.sqrt(0.5), np.sqrt(0.5)], atol=1e-6)  # on the circle, not inside
+    np.testing.assert_allclose(latent.lerp(np.array([1.0, 0.0]), np.array([0.0, 1.0]), [0.5])[0], [0.5, 0.5])
+
+
+def test_slerp_of_parallel_vectors_falls_back_to_a_line():
+    z0 = np.array([1.0, 2.0])
+    np.testing.assert_allclose(latent.slerp(z0, 2 * z0, [0.5])[0], 1.5 * z0, rtol=1e-5)
+
+
+def test_attribute_vector_and_edits():
+    z = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 4.0], [3.0, 4.0]])
+    is_tumour = latent.tumour_mask(np.array([1, 1, 0, 0]), ["glioma", "notumor"])
+    np.testing.assert_array_equal(is_tumour, [False, False, True, True])
+    v = latent.attribute_vector(z, is_tumour)
+    np.testing.assert_allclose(v, [1.0, 4.0])
+    edits = latent.edit(z[:2], v, [0.0, 1.0])
+    assert edits.shape == (2, 2, 2)
+    np.testing.assert_allclose(edits[1], z[:2] + v)
+    with pytest.raises(ValueError, match="need both tumour and healthy"):
+        latent.attribute_vector(z, np.ones(4, bool))
+    with pytest.raises(ValueError, match="no 'notumor' class"):
+        latent.tumour_mask(np.array([0]), ["yes", "no"])
+
+
+def test_class_means():
+    means = latent.class_means(np.array([[0.0], [2.0], [5.0]]), np.array([0, 0, 2]), ["a", "b", "c"])
+    assert set(means) == {"a", "c"} and means["a"][0] == 1.0 and means["c"][0] == 5.0
+
+
+def test_bridge_scales_resizes_and_tiles():
+    images = np.full((2, 8, 8, 1), 0.5, np.float32)
+    out = latent.to_classifier_input(images, SIZE, 3).numpy()
+    assert out.shape == (2, SIZE, SIZE, 3)
+    np.testing.assert_allclose(out, 127.5, atol=1e-3)
+    with pytest.raises(ValueError, match="grayscale images"):
+        latent.to_classifier_input(np.zeros((2, 8, 8, 3)), SIZE, 3)
+
+
+def test_scorer_reads_binary_and_multiclass_heads():
+    bright, dark = np.full((1, SIZE, SIZE, 1), 0.9, np.float32), np.full((1, SIZE, SIZE, 1), 0.1, np.float32)
+    for scorer in (latent.TumourScorer(_brightness_classifier(binary=True), ["notumor", "tumor"]),
+                   latent.TumourScorer(_brightness_classifier(3, binary=False), ["glioma", "notumor"]),
+                   latent.TumourScorer(_brightness_classifier(3, binary=False), ["glioma", "notumor"], target="glioma")):
+        assert scorer.predict(bright)[0] > 0.9 and scorer.predict(dark)[0] < 0.1
+    with pytest.raises(ValueError, match="not one of the classifier's classes"):
+        latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"], target="glioma")
+
+
+def test_latent_ascent_raises_the_probability_and_the_prior_keeps_z_closer(toy_vae):
+    scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
+    free = latent.latent_ascent(toy_vae, scorer, n=4, steps=30, learning_rate=0.2)
+    assert free.z.shape == (31, 4, 2) and free.images.shape == (31, 4, SIZE, SIZE, 1)
+    assert free.probability[-1].mean() > free.probability[0].mean() + 0.05
+    held = latent.latent_ascent(toy_vae, scorer, n=4, steps=30, learning_rate=0.2, prior_weight=1.0)
+    assert np.linalg.norm(held.z[-1], axis=1).mean() < np.linalg.norm(free.z[-1], axis=1).mean()
+
+
+def test_pixel_ascent_raises_the_probability_and_stays_in_range():
+    scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
+    trajectory = latent.pixel_ascent(scorer, np.full((2, SIZE, SIZE, 1), 0.3, np.float32), steps=20, learning_rate=0.1)
+    assert trajectory.z is None
+    assert trajectory.probability[-1].min() > trajectory.probability[0].max()
+    assert trajectory.images.min() >= 0 and trajectory.images.max() <= 1
+
+
+def test_linear_probe_separates_separable_codes():
+    rng = np.random.default_rng(0)
+    t = np.arange(80) % 2
+    z = rng.standard_normal((80, 3)) + 4 * t[:, None]
+    scores = latent.linear_probe(z[:60], t[:60], z[60:], t[60:])
+    assert scores["auc"] == 1.0 and scores["accuracy"] == 1.0
+
+
+def test_encoder_classifier_copies_the_encoder(toy_vae):
+    x = np.random.default_rng(0).random((8, SIZE, SIZE, 1)).astype(np.float32)
+    before = toy_vae.encoder.get_weights()[0].copy()
+    scores = latent.finetune_encoder(toy_vae, x, np.arange(8) % 2, x, np.arange(8) % 2, epochs=1, batch_size=4)
+    assert 0 <= scores["accuracy"] <= 1
+    np.testing.assert_array_equal(toy_vae.encoder.get_weights()[0], before)  # the VAE is untouched
+
+
+def test_sweep_measures_flip_rate_ssim_and_shape():
+    scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    disc = ((yy - 8) ** 2 + (xx - 8) ** 2 < 25).astype(np.float32)[None, ..., None]
+
+    def generate(a):  # brighter background with a
+        return np.repeat(np.clip(disc * 0.8 + a * 0.6, 0, 1), 3, axis=0)
+
+    curve = latent.sweep(generate, [0.0, 0.5, 1.0], scorer)
+    assert curve["steps"] == [0.0, 0.5, 1.0]
+    assert curve["flip_rate"] == [0.0, 0.0, 1.0]
+    assert curve["ssim"][0] == pytest.approx(1.0) and curve["ssim"][2] < 1.0
+    assert np.isfinite(curve["area"][0]) and curve["blank"][0] == 0
+    assert latent.best_step(curve)["steps"] == 1.0
+
+
+def test_positions_from_masks_and_heatmaps():
+    masks = np.zeros((2, 10, 10), np.uint8)
+    masks[0, 0:2, 0:2] = 1
+    masks[1, 8:10, 4:6] = 1
+    np.testing.assert_allclose(latent.mask_centroids(masks), [[0.05, 0.05], [0.85, 0.45]])
+    heat = np.zeros((1, 10, 10))
+    heat[0, 7, 2] = 1
+    np.testing.assert_allclose(latent.heatmap_peaks(heat), [[0.75, 0.25]])
+    with pytest.raises(ValueError, match="masks are empty"):
+        latent.mask_centroids(np.zeros((1, 4, 4)))
+
+
+def test_position_experiment_reports_every_group(toy_vae):
+    rng = np.random.default_rng(0)
+    z_h, z_t = rng.standard_normal((6, 2)), rng.standard_normal((8, 2)) + 1
+    points = np.array([[0.2, 0.2]] * 4 + [[0.8, 0.8]] * 4) + 0.01 * rng.standard_normal((8, 2))
+    masks = np.zeros((8, SIZE, SIZE), np.uint8)
+    masks[:4, 2:5, 2:5] = 1
+    masks[4:, 11:14, 11:14] = 1
+    result = latent.position_experiment(toy_vae, z_h, z_t, points, k=2, alpha=1.0, region_masks=masks)
+    assert sorted(g["n_tumours"] for g in result["groups"]) == [4, 4]
+    for group in result["groups"]:
+        assert 0 <= group["inside_group_vector"] <= 1 and group["region_area"] == pytest.approx(9 / 256)
+    assert set(result["mean"]) >= {"distance_group_vector", "distance_global_vector", "inside_group_vector"}
+
+
+def test_shape_matching_closes_the_shape_gap():
+    rng = np.random.default_rng(0)
+    is_tumour = np.array([True] * 20 + [False] * 60)
+    features = rng.standard_normal((80, 2))
+    features[is_tumour] += 1.5  # tumour heads differ in shape
+    z = np.concatenate([features, rng.standard_normal((80, 1))], axis=1)  # codes carry the shape
+    result = latent.shape_matched_vector(z, is_tumour, features)
+    assert np.abs(result["gap_after"]).max() < 0.5 * np.abs(result["gap_before"]).max()
+    naive = latent.attribute_vector(z, is_tumour)
+    assert np.linalg.norm(result["vector"][:2]) < np.linalg.norm(naive[:2])  # less shape in the vector
+    with pytest.raises(ValueError, match="no head outline"):
+        latent.shape_matched_vector(z, is_tumour, np.where(np.arange(80)[:, None] == 0, np.nan, features))
