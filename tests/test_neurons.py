@@ -108,3 +108,21 @@ def test_feature_extractor_needs_a_pooling_layer():
     model = keras.Model(inputs, layers.Flatten()(inputs), name="flat")
     with pytest.raises(ValueError, match="'flat' has no layer named 'gap'"):
         neurons.feature_extractor(model)
+
+
+def test_neuron_figures_mark_the_top_neurons():
+    import matplotlib.pyplot as plt
+
+    from brainmri.plots.transfer import plot_neuron_correlations, plot_neuron_maps
+
+    model = planted_model()
+    images, labels = planted_scans()
+    analysis = neurons.analyse_neurons(model, images, labels, k=1)
+    fig = plot_neuron_correlations(analysis)
+    assert "1 constant neurons left out" in fig.axes[0].get_xlabel()
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["top tumour: 0", "top no tumour: 1"]
+    chosen = np.concatenate([analysis.top["tumour"], analysis.top["no_tumour"]])
+    fig2 = plot_neuron_maps(images[:2], neurons.neuron_maps(model, images[:2], chosen), chosen, analysis, ["a", "b"])
+    assert len(fig2.axes) == 2 * 3
+    assert fig2.axes[1].get_title() == "neuron 0\nr = +1.00"
+    plt.close("all")
