@@ -1,0 +1,104 @@
+"""Pseudo-segmentation: Grad-CAM heatmaps thresholded into masks, and a U-Net trained on them.
+
+The only supervision is the class label: for a scan labelled with a tumour, the pseudo-mask is
+the thresholded Grad-CAM of that class; a scan labelled ``notumor`` gets an empty mask. On the
+phantom the true masks are known, so the pseudo-masks and the U-Net can be scored against them;
+on real scans only against the pseudo-masks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from brainmri.config import SEED
+from brainmri.explain.gradcam import Explainer
+from brainmri.explain.localization import binarize, dice, iou
+
+NO_TUMOUR = "notumor"
+
+
+def heatmaps_in_batches(explainer: Explainer, images: np.ndarray, class_index: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """(N, H, W) heatmaps of ``class_index`` for many images, one batched pass per ``batch_size``."""
+    out = [explainer.explain(images[i : i + batch_size], class_index[i : i + batch_size]).heatmaps
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, *images.shape[1:3]), np.float32)
+
+
+def pseudo_masks(explainer: Explainer, images: np.ndarray, labels: np.ndarray, class_names: list[str], *,
+                 threshold: float = 0.5, batch_size: int = 64) -> np.ndarray:
+    """uint8 (N, H, W) masks: thresholded Grad-CAM of the labelled class, empty for ``notumor`` scans."""
+    labels = np.asarray(labels)
+    masks = np.zeros(images.shape[:3], dtype=np.uint8)
+    tumour = np.flatnonzero(labels != class_names.index(NO_TUMOUR)) if NO_TUMOUR in class_names else np.arange(len(labels))
+    if tumour.size:
+        heat = heatmaps_in_batches(explainer, images[tumour], labels[tumour], batch_size=batch_size)
+        masks[tumour] = binarize(heat, threshold)
+    return masks
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """float32 (N, size, size, C) bilinear copies of uint8 or float images."""
+    return tf.image.resize(tf.convert_to_tensor(images, tf.float32), (size, size), method="bilinear").numpy()
+
+
+def resize_masks(masks: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N, size, size) nearest-neighbour copies of binary masks."""
+    resized = tf.image.resize(tf.convert_to_tensor(masks[..., None], tf.uint8), (size, size), method="nearest")
+    return resized.numpy()[..., 0].astype(np.uint8)
+
+
+def segmentation_dataset(images: np.ndarray, masks: np.ndarray, *, batch_size: int, training: bool, seed: int = SEED) -> tf.data.Dataset:
+    """(image, mask[..., None]) batches; training shuffles and flips image and mask together."""
+    if len(images) != len(masks) or images.shape[1:3] != masks.shape[1:3]:
+        raise ValueError(f"images {images.shape} and masks {masks.shape} must match in number and size")
+    ds = tf.data.Dataset.from_tensor_slices((images.astype(np.float32), masks[..., None].astype(np.float32)))
+    if training:
+        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(_flip_together, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _flip_together(image, mask):
+    flip = tf.random.uniform(()) < 0.5
+    return tf.cond(flip, lambda: (tf.image.flip_left_right(image), tf.image.flip_left_right(mask)), lambda: (image, mask))
+
+
+def train_unet(model: keras.Model, x_train, m_train, x_val, m_val, *, epochs: int, batch_size: int,
+               seed: int = SEED, verbose: int | str = 2) -> dict[str, list[float]]:
+    """Fit a compiled U-Net on (images, masks) and return its history."""
+    keras.utils.set_random_seed(seed)
+    history = model.fit(
+        segmentation_dataset(x_train, m_train, batch_size=batch_size, training=True, seed=seed),
+        validation_data=segmentation_dataset(x_val, m_val, batch_size=batch_size, training=False),
+        epochs=epochs, verbose=verbose,
+    )
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def predict_masks(model: keras.Model, images: np.ndarray, *, threshold: float = 0.5, batch_size: int = 64) -> np.ndarray:
+    """uint8 (N, H, W) masks predicted by the U-Net."""
+    probs = model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)[..., 0]
+    return (probs >= threshold).astype(np.uint8)
+
+
+@dataclass
+class MaskScores:
+    dice: float
+    iou: float
+    n: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {"dice": self.dice, "iou": self.iou, "n": self.n}
+
+
+def mask_scores(predicted: np.ndarray, truth: np.ndarray, keep: np.ndarray | None = None) -> MaskScores:
+    """Mean Dice and IoU over the images in ``keep`` (bool (N,); default all)."""
+    keep = np.ones(len(truth), bool) if keep is None else np.asarray(keep, bool)
+    if not keep.any():
+        raise ValueError("mask_scores: no images selected to score")
+    return MaskScores(float(dice(predicted[keep], truth[keep]).mean()),
+                      float(iou(predicted[keep], truth[keep]).mean()), int(keep.sum()))
