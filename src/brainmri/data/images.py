@@ -18,6 +18,7 @@ from PIL import Image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp"})
 COLOR_CHANNELS = {"grayscale": 1, "rgb": 3}
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 _CV2_MODES = frozenset({"L", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "LA"})
 
 
@@ -184,6 +185,8 @@ def decode_bytes(data: bytes, size: int | None = None, color: str = "grayscale")
     try:
         image = Image.open(io.BytesIO(data))
     except Exception:
+        if data.startswith(_SIGNATURES):
+            raise BadImageError("corrupt image (valid signature, unreadable header)") from None
         raise BadImageError("not an image (no known image header)") from None
     _check_complete(data, image.format)
     try:

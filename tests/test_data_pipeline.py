@@ -1,0 +1,71 @@
+"""make_tf_dataset: batches, label encoding, shuffling, and augmentation on training data only."""
+
+import numpy as np
+import pytest
+
+from brainmri.data.pipeline import augmentation, encode_labels, make_tf_dataset
+
+
+def _images(n=12, size=16, channels=1):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, size, size, channels), dtype=np.uint8)
+
+
+def _collect(ds):
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_evaluation_batches_are_the_inputs_unchanged():
+    x, y = _images(), np.arange(12) % 4
+    ds = make_tf_dataset(x, y, batch_size=5, training=False, num_classes=4)
+    batches = [b[0].shape[0] for b in ds]
+    images, labels = _collect(ds)
+    assert batches == [5, 5, 2]
+    assert images.dtype == np.float32 and np.array_equal(images, x.astype(np.float32))
+    assert labels.shape == (12, 4) and np.array_equal(labels.argmax(1), y) and np.all(labels.sum(1) == 1)
+
+
+def test_binary_labels_are_one_float_column():
+    x, y = _images(6), np.array([0, 1, 1, 0, 1, 0])
+    _, labels = _collect(make_tf_dataset(x, y, batch_size=4, num_classes=2))
+    assert labels.shape == (6, 1) and labels.dtype == np.float32 and labels.ravel().tolist() == y.tolist()
+
+
+def test_training_shuffles_every_sample_once_per_epoch_reproducibly():
+    x, y = _images(), np.arange(12) % 4
+    first = _collect(make_tf_dataset(x, y, batch_size=4, training=True, augment=False, num_classes=4, seed=1))
+    again = _collect(make_tf_dataset(x, y, batch_size=4, training=True, augment=False, num_classes=4, seed=1))
+    assert np.array_equal(first[0], again[0])
+    order = [int(np.flatnonzero((x.astype(np.float32) == img).all(axis=(1, 2, 3)))[0]) for img in first[0]]
+    assert sorted(order) == list(range(12)) and order != list(range(12))
+    assert np.array_equal(first[1].argmax(1), y[order])
+
+
+def test_training_augments_within_the_pixel_range():
+    x = np.zeros((16, 32, 32, 1), np.uint8)
+    x[:, 8:24, 4:14] = 200  # an off-centre bright block: flips, shifts and intensity changes show
+    images, _ = _collect(make_tf_dataset(x, np.zeros(16, int), batch_size=8, training=True, num_classes=4))
+    assert images.min() >= 0 and images.max() <= 255
+    changed = [not np.allclose(img, x[0]) for img in images]
+    assert sum(changed) >= 12
+    peaks = images.reshape(16, -1).max(axis=1)
+    assert peaks.max() - peaks.min() > 10  # brightness/contrast jitter differs between samples
+
+
+def test_augmentation_is_a_named_stack_of_keras_layers():
+    layers = augmentation(seed=0)
+    assert [layer.name for layer in layers.layers] == ["flip", "rotate", "zoom", "translate", "brightness", "contrast"]
+    out = layers(np.full((4, 16, 16, 3), 128, np.float32), training=False)
+    assert np.allclose(np.asarray(out), 128)  # inference mode is the identity
+
+
+@pytest.mark.parametrize("y, k, message", [(np.array([0, 4]), 4, r"\[0, 3\]"), (np.array([0, 1]), 1, "at least 2")])
+def test_bad_labels_are_rejected(y, k, message):
+    with pytest.raises(ValueError, match=message):
+        encode_labels(y, k)
+
+
+def test_mismatched_lengths_are_rejected():
+    with pytest.raises(ValueError, match="12 images but 3 labels"):
+        make_tf_dataset(_images(), np.zeros(3), num_classes=4)
