@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from brainmri.convolution import (
-    convolve2d, convolve_cv2, convolve_tf, correlate2d, gaussian_kernel, horizontal_edge_kernel,
-    rescale_for_display, sharpen_kernel,
+    compare_with_libraries, convolve2d, convolve_cv2, convolve_tf, correlate2d, example_scans,
+    gaussian_kernel, horizontal_edge_kernel, library_outputs, markdown_table, rescale_for_display,
+    sharpen_kernel,
 )
 
 RNG = np.random.default_rng(0)
@@ -91,3 +92,47 @@ def test_bad_inputs_are_named():
 def test_rescale_for_display():
     np.testing.assert_array_equal(rescale_for_display(np.array([[-4.0, 0.0, 4.0]])), [[0, 0.5, 1]])
     np.testing.assert_array_equal(rescale_for_display(np.full((2, 2), 7.0)), 0.0)
+
+
+def test_comparison_rows_show_exact_agreement_and_the_cost_of_the_flip():
+    kernels = {"edge": horizontal_edge_kernel(5), "sharpen": sharpen_kernel(3)}
+    rows = {row["kernel"]: row for row in compare_with_libraries(IMAGE, kernels)}
+    for row in rows.values():
+        assert row["cv2.filter2D (flipped, zero border)"] == 0
+        assert row["cv2.filter2D (flipped, reflect border)"] == 0
+        assert row["tf.nn.conv2d (flipped, SAME)"] == 0
+        assert row["zero vs reflect border"] > 0
+    # antisymmetric edge kernel: forgetting the flip negates the output; symmetric sharpen: no effect
+    assert rows["edge"]["cv2.filter2D, kernel not flipped"] == 2 * rows["edge"]["largest absolute output"]
+    assert rows["sharpen"]["cv2.filter2D, kernel not flipped"] == 0
+    outputs = library_outputs(IMAGE, ASYMMETRIC)
+    np.testing.assert_array_equal(outputs["cv2.filter2D, not flipped"], correlate2d(IMAGE, ASYMMETRIC))
+    table = markdown_table(list(rows.values())).splitlines()
+    assert len(table) == 2 + len(rows) and table[0].count("|") == table[2].count("|") == 8
+
+
+def test_example_scans_picks_the_first_training_scan_of_each_class_at_full_size(tmp_path):
+    for label, shapes in {"glioma": [(40, 30), (20, 20)], "pituitary": [(24, 24)]}.items():
+        folder = tmp_path / "Training" / label
+        folder.mkdir(parents=True)
+        for k, shape in enumerate(shapes):
+            cv2.imwrite(str(folder / f"{k}.png"), np.full(shape, 100 + k, np.uint8))
+    scans = example_scans(tmp_path, classes=("glioma", "pituitary"))
+    path, pixels = scans["glioma"]
+    assert path.endswith("glioma/0.png") and pixels.shape == (40, 40) and pixels.dtype == np.uint8
+    assert pixels[20, 20] == 100 and pixels[20, 0] == 0  # padded to a square with black
+    with pytest.raises(ValueError, match="no training scan of class 'meningioma'"):
+        example_scans(tmp_path, classes=("meningioma",))
+
+
+def test_figures_have_one_panel_per_scan_and_kernel():
+    from brainmri.plots.convolution import plot_against_references, plot_filtered, plot_kernels
+
+    kernels = {"edge": horizontal_edge_kernel(5), "sharpen": sharpen_kernel(3)}
+    scans = {"a": IMAGE, "b": IMAGE[::-1]}
+    filtered = {label: {name: convolve2d(image, k) for name, k in kernels.items()} for label, image in scans.items()}
+    assert len(plot_kernels(kernels).axes) == 2
+    assert len(plot_filtered(scans, filtered).axes) == 2 * 3
+    figure = plot_against_references(library_outputs(IMAGE, ASYMMETRIC), reference="hand-written")
+    titles = [ax.get_title() for ax in figure.axes]
+    assert "|difference from hand-written|\nmax 0" in titles and len(titles) == 8

@@ -18,6 +18,8 @@ The output has the size of the input.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -74,6 +76,56 @@ def convolve_tf(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out.numpy()[0, :, :, 0]
 
 
+def compare_with_libraries(image: np.ndarray, kernels: dict[str, np.ndarray]) -> list[dict[str, float | str]]:
+    """Per kernel, the largest absolute difference between our convolution and each library route.
+
+    The flipped-kernel routes should give 0 (up to float64 rounding for non-integer kernels); the
+    unflipped one measures what forgetting the flip costs (nothing for a symmetric kernel), and the
+    last column what the border rule changes (only pixels within ``kc`` of the edge).
+    """
+    rows = []
+    for name, kernel in kernels.items():
+        outputs = library_outputs(image, kernel)
+        ours, ours_reflect = outputs["hand-written"], convolve2d(image, kernel, "reflect")
+        rows.append({
+            "kernel": name,
+            "largest absolute output": float(np.abs(ours).max()),
+            "cv2.filter2D (flipped, zero border)": _max_diff(ours, outputs["cv2.filter2D, flipped"]),
+            "cv2.filter2D (flipped, reflect border)": _max_diff(ours_reflect, convolve_cv2(image, kernel, "reflect")),
+            "tf.nn.conv2d (flipped, SAME)": _max_diff(ours, outputs["tf.nn.conv2d, flipped"]),
+            "cv2.filter2D, kernel not flipped": _max_diff(ours, outputs["cv2.filter2D, not flipped"]),
+            "zero vs reflect border": _max_diff(ours, ours_reflect),
+        })
+    return rows
+
+
+def library_outputs(image: np.ndarray, kernel: np.ndarray) -> dict[str, np.ndarray]:
+    """Our convolution, the two library routes with the kernel flipped, and cv2 without the flip."""
+    image = np.asarray(image, dtype=np.float64)
+    return {
+        "hand-written": convolve2d(image, kernel),
+        "cv2.filter2D, flipped": convolve_cv2(image, kernel),
+        "tf.nn.conv2d, flipped": convolve_tf(image, kernel),
+        "cv2.filter2D, not flipped": cv2.filter2D(image, cv2.CV_64F, np.asarray(kernel, np.float64),
+                                                  borderType=cv2.BORDER_CONSTANT),
+    }
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max())
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """Rows of equal keys as a Markdown table (numbers with 4 significant digits)."""
+    def cell(value):
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(row[key]) for key in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def horizontal_edge_kernel(size: int = 5) -> np.ndarray:
     """Rows ``-kc, ..., kc`` (5x5: -2, -1, 0, 1, 2), each row constant: responds to horizontal edges."""
     kc = _half(size)
@@ -111,3 +163,25 @@ def rescale_for_display(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, dtype=np.float64)
     low, high = image.min(), image.max()
     return (image - low) / (high - low) if high > low else np.zeros_like(image)
+
+
+def example_scans(root: str | Path, classes=("glioma", "meningioma", "pituitary")) -> dict[str, tuple[str, np.ndarray]]:
+    """The first training scan (in file order) of each class: ``class -> (path, uint8 2-D image)``.
+
+    Decoded by the data layer at the scan's own resolution (grey, padded to a square), because a
+    5x5 kernel is best seen on the pixels as stored rather than on a downsized copy.
+    """
+    from brainmri.data.images import decode_file
+    from brainmri.data.scan import discover
+
+    found = discover(root)
+    scans = {}
+    for label in classes:
+        candidates = sorted((c.relpath for c in found.candidates if c.label == label and c.split in ("Training", "all")))
+        if not candidates:
+            raise ValueError(f"{found.root} has no training scan of class {label!r}")
+        path = found.root / candidates[0]
+        _, info = decode_file(path)
+        pixels, _ = decode_file(path, max(info.width, info.height), "grayscale")
+        scans[label] = (str(path), pixels[:, :, 0])
+    return scans
