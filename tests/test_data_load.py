@@ -170,3 +170,11 @@ def test_evaluation_set_rejects_classes_the_model_lacks(leaky, tmp_path):
     shutil.copytree(leaky / "Training", tmp_path / "only" / "Training")
     with pytest.raises(ValueError, match="no Testing/ folder"):
         load_evaluation_set(tmp_path / "only", SIZE, "grayscale", CLASS_NAMES)
+
+
+def test_split_leakage_counts_groups_across_splits(leaky):
+    from brainmri.data.load import split_leakage
+
+    assert split_leakage(load_dataset(leaky, image_size=SIZE)) == {"exact": 0, "near": 0}
+    kept = load_dataset(leaky, image_size=SIZE, drop_duplicates=False)
+    assert split_leakage(kept) == {"exact": 1, "near": 0}  # the Training copy of a Testing scan

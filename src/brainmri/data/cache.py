@@ -108,6 +108,12 @@ def array_cache_path(fingerprint: str, size: int, color: str) -> Path:
     return cache_dir() / f"v{CACHE_VERSION}-{fingerprint[:20]}-{size}px-{color}.npy"
 
 
+def is_cached(root: str | Path, size: int, color: str = "grayscale") -> bool:
+    """Whether :func:`load_scan` would read ``root`` at this size and colour from cache."""
+    found = discover(root)
+    return _report_path(found.fingerprint).exists() and array_cache_path(found.fingerprint, size, color).exists()
+
+
 def scan_dataset(root: str | Path, *, use_cache: bool = True) -> ScanReport:
     """The scan report of the dataset at ``root`` (decodes every file once; cached)."""
     found = discover(root)

@@ -164,3 +164,19 @@ def load_evaluation_set(path: str | Path, image_size: int, color: str, class_nam
     skipped = [Skipped(str(Path(report.root) / s.relpath), s.reason) for s in report.skipped if in_scope(s.relpath)]
     return EvaluationSet(x=pixels[chosen], y=np.array([code[n] for n in names], dtype=np.int64),
                          paths=[report.path(i) for i in chosen], class_names=list(class_names), skipped=skipped)
+
+
+def split_leakage(data: SplitArrays) -> dict[str, int]:
+    """Duplicate groups (exact, near) whose loaded members sit in more than one of train/val/test.
+
+    Both counts should be zero: a picture in training and in validation inflates validation scores.
+    """
+    part = {}
+    for name, paths in (("train", data.paths_train), ("val", data.paths_val), ("test", data.paths_test)):
+        part.update(dict.fromkeys(paths or [], name))
+    report = data.report
+
+    def leaking(groups):
+        return sum(len({part[report.path(i)] for i in g if report.path(i) in part}) > 1 for g in groups)
+
+    return {"exact": leaking(report.exact_duplicates), "near": leaking(report.near_duplicates)}
