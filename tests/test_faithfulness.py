@@ -121,3 +121,10 @@ def test_mismatched_shapes_are_refused():
         perturbation_curve(constant_model(), white(), np.zeros((2, 4, 4)), 0)
     with pytest.raises(ValueError, match="mode must be"):
         perturbation_curve(constant_model(), white(), quadrant_map(), 0, mode="reveal")
+
+
+def test_markdown_table():
+    from brainmri.explain.faithfulness import markdown_table
+
+    table = markdown_table([{"map": "a", "auc": 0.12345}, {"map": "b", "auc": 1.0}])
+    assert table.splitlines() == ["| map | auc |", "|---|---|", "| a | 0.123 |", "| b | 1.000 |"]

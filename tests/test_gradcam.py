@@ -217,3 +217,24 @@ def test_upsampling_normalises_each_map_and_keeps_flat_maps_at_zero():
 def test_images_must_be_a_batch(model):
     with pytest.raises(ValueError, match="must be \\(batch, height, width, channels\\)"):
         GradCAM(model).explain(images()[0])
+
+
+def test_overlay_is_rgb_in_unit_range():
+    from brainmri.plots.explain import overlay
+
+    image = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 1), dtype=np.uint8)
+    heat = np.linspace(0, 1, SIZE * SIZE, dtype="float32").reshape(SIZE, SIZE)
+    out = overlay(image, heat)
+    assert out.shape == (SIZE, SIZE, 3) and out.min() >= 0 and out.max() <= 1
+    np.testing.assert_allclose(overlay(image, heat, alpha=0)[..., 0], overlay(image, heat, alpha=0)[..., 2])
+
+
+def test_pick_examples_takes_correct_ones_per_class_then_mistakes():
+    from brainmri.explain.gradcam import pick_examples
+
+    labels = np.array([0, 0, 1, 1, 2, 2, 0, 1])
+    predicted = np.array([0, 1, 1, 1, 2, 0, 0, 0])
+    picked = pick_examples(labels, predicted, per_class=1, wrong=2)
+    assert len(picked) == 5
+    assert all(labels[i] == predicted[i] for i in picked[:3]) and sorted(labels[picked[:3]]) == [0, 1, 2]
+    assert all(labels[i] != predicted[i] for i in picked[3:])

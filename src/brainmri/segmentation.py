@@ -14,11 +14,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from brainmri import config, results
 from brainmri.config import SEED
+from brainmri.data import DataSource, SplitArrays, load_dataset
+from brainmri.data.locate import phantom_key
+from brainmri.data.phantom import ensure_phantom
 from brainmri.explain.gradcam import Explainer
 from brainmri.explain.localization import binarize, dice, iou
 
 NO_TUMOUR = "notumor"
+
+
+def load_phantom(profile: config.Profile | None = None, *, task: str = "multiclass") -> SplitArrays:
+    """The synthetic phantom (true tumour masks known), whatever ``BRAINMRI_DATA`` says, at the
+    classifier's image size; results saved afterwards record the phantom as their data."""
+    profile = profile or config.get_profile()
+    root = ensure_phantom(config.data_dir() / "phantom" / phantom_key(profile),
+                          per_class=profile.phantom_per_class, image_size=profile.phantom_image_size)
+    results.set_data_source("phantom", root)
+    source = DataSource(root, "phantom", f"synthetic phantom at {root}")
+    return load_dataset(source, image_size=profile.image_size, color=profile.color, task=task,
+                        val_fraction=profile.val_fraction, max_per_class=profile.max_per_class)
 
 
 def heatmaps_in_batches(explainer: Explainer, images: np.ndarray, class_index: np.ndarray, *, batch_size: int = 64) -> np.ndarray:

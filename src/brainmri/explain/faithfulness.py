@@ -172,3 +172,12 @@ def beats(rows: list[dict], method: str, baselines: tuple[str, ...]) -> dict[str
         "average_drop_pct": all(m["average_drop_pct"] < o["average_drop_pct"] for o in others),
         "increase_in_confidence_pct": all(m["increase_in_confidence_pct"] > o["increase_in_confidence_pct"] for o in others),
     }
+
+
+def markdown_table(rows: list[dict], *, digits: int = 3) -> str:
+    """The rows of :func:`faithfulness_table` (or any list of flat dicts) as a Markdown table."""
+    keys = list(rows[0])
+    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(fmt(row[k]) for k in keys) + " |" for row in rows]
+    return "\n".join(lines)

@@ -317,6 +317,19 @@ class CAM(Explainer):
 EXPLAINERS: dict[str, type[Explainer]] = {cls.name: cls for cls in (GradCAM, GradCAMPlusPlus, CAM)}
 
 
+def pick_examples(labels: np.ndarray, predicted: np.ndarray, *, per_class: int = 1, wrong: int = 4, seed: int = 0) -> np.ndarray:
+    """Indices to show: ``per_class`` correct predictions of every class, then up to ``wrong`` mistakes."""
+    rng = np.random.default_rng(seed)
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    chosen = []
+    for c in np.unique(labels):
+        correct = np.flatnonzero((labels == c) & (predicted == c))
+        chosen.extend(rng.permutation(correct)[:per_class])
+    mistakes = np.flatnonzero(labels != predicted)
+    chosen.extend(rng.permutation(mistakes)[:wrong])
+    return np.asarray(chosen, dtype=int)
+
+
 def grad_cam(model: keras.Model, images, class_index=None, *, layer: str | None = None) -> Explanation:
     """Grad-CAM in one call; build a :class:`GradCAM` once instead when explaining many batches."""
     return GradCAM(model, layer=layer).explain(images, class_index)
