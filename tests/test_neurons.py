@@ -69,6 +69,15 @@ def test_tumour_labels_from_each_label_format():
         neurons.tumour_labels(np.array([0, 4]), CLASSES)
 
 
+def test_example_indices_take_both_labels():
+    labels = np.array([0, 1, 1, 0, 1, 0, 0])
+    idx = neurons.example_indices(labels, 2, seed=3)
+    assert labels[idx].tolist() == [1, 1, 0, 0] and len(set(idx.tolist())) == 4
+    assert idx.tolist() == neurons.example_indices(labels, 2, seed=3).tolist()
+    with pytest.raises(ValueError, match="only 3"):
+        neurons.example_indices(labels, 4)
+
+
 def test_planted_neurons_are_found():
     model = planted_model()
     images, labels = planted_scans()

@@ -82,6 +82,19 @@ def top_neurons(corr: np.ndarray, k: int = 4) -> dict[str, np.ndarray]:
     return {"tumour": order[::-1][:k], "no_tumour": order[:k]}
 
 
+def example_indices(labels: np.ndarray, per_label: int, seed: int = 0) -> np.ndarray:
+    """``per_label`` tumour scans then ``per_label`` no-tumour scans (a seeded choice) from 0/1 ``labels``."""
+    labels = np.asarray(labels).reshape(-1)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for value, name in ((1, "tumour"), (0, "no-tumour")):
+        pool = np.flatnonzero(labels == value)
+        if len(pool) < per_label:
+            raise ValueError(f"asked for {per_label} {name} scans, the labels hold only {len(pool)}")
+        chosen.append(np.sort(rng.choice(pool, per_label, replace=False)))
+    return np.concatenate(chosen)
+
+
 @dataclass
 class NeuronAnalysis:
     """The result of :func:`analyse_neurons`."""
