@@ -70,3 +70,20 @@ def test_saved_unet_loads_without_custom_objects(tmp_path):
     model.save(tmp_path / "unet.keras")
     loaded = keras.models.load_model(tmp_path / "unet.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_classifier_encoder_rebuilt_for_another_size_keeps_the_weights(classifier):
+    unet = unet_from_classifier(classifier, input_shape=(16, 16, 1), decoder_filters=4)
+    assert unet.output_shape == (None, 16, 16, 1)
+    encoder = unet.get_layer("encoder")
+    np.testing.assert_array_equal(encoder.get_layer("stage2_block1_a_conv").kernel.numpy(),
+                                  classifier.get_layer("stage2_block1_a_conv").kernel.numpy())
+
+
+def test_a_classifier_without_full_resolution_maps_is_refused():
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(2, 3, strides=2, padding="same")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    with pytest.raises(ValueError, match="feature maps at the input resolution"):
+        unet_from_classifier(model)

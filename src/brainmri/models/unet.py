@@ -98,19 +98,33 @@ def resolution_taps(model: keras.Model) -> list:
     return sorted(taps.values(), key=lambda t: -t.shape[1])
 
 
-def unet_from_classifier(classifier: keras.Model, *, decoder_filters: int = 16, name: str = "unet_from_classifier") -> keras.Model:
-    """A U-Net whose encoder is a copy of ``classifier`` up to its last feature map, weights included."""
+def classifier_encoder(classifier: keras.Model, input_shape: tuple[int, int, int] | None = None) -> keras.Model:
+    """A copy of ``classifier`` up to its last feature map, one output per resolution, weights included.
+
+    ``input_shape`` rebuilds it for another image size: the convolutional body of a classifier
+    that ends in global pooling does not depend on the size, so the same weights apply.
+    """
     taps = resolution_taps(classifier)
     if len(taps) < 2 or taps[0].shape[1] != classifier.input_shape[1]:
         raise ValueError(
             f"classifier {classifier.name!r} needs feature maps at the input resolution and below to "
             f"serve as a U-Net encoder; found resolutions {[tuple(t.shape[1:3]) for t in taps]}"
         )
-    shared = keras.Model(classifier.inputs, taps)
-    encoder = keras.models.clone_model(shared)
+    shared = keras.Model(classifier.inputs, taps, name="encoder")
+    config = shared.get_config()
+    if input_shape is not None:
+        input_layers = [layer for layer in config["layers"] if layer["class_name"] == "InputLayer"]
+        input_layers[0]["config"]["batch_shape"] = [None, *(int(d) for d in input_shape)]
+    encoder = keras.Model.from_config(config)  # new layers: training the U-Net leaves the classifier alone
     encoder.set_weights(shared.get_weights())
-    encoder.name = "encoder"
-    inputs = keras.Input(classifier.input_shape[1:], name="image")
+    return encoder
+
+
+def unet_from_classifier(classifier: keras.Model, *, input_shape: tuple[int, int, int] | None = None,
+                         decoder_filters: int = 16, name: str = "unet_from_classifier") -> keras.Model:
+    """A U-Net whose encoder starts from the trained ``classifier`` (see :func:`classifier_encoder`)."""
+    encoder = classifier_encoder(classifier, input_shape)
+    inputs = keras.Input(encoder.input_shape[1:], name="image")
     return _decoder(inputs, list(encoder(inputs)), decoder_filters, name)
 
 
