@@ -227,3 +227,12 @@ def test_validate_data_reports_a_bad_layout_without_a_traceback(tmp_path, capsys
     write_scans(tmp_path / "astrocytoma", [1])
     assert cli_main(["validate-data", str(tmp_path)]) == 2
     assert "unknown class folder" in capsys.readouterr().err
+
+
+def test_mode_shares_per_class(report):
+    from brainmri.data.report import mode_shares
+
+    shares = mode_shares(report)
+    assert shares["meningioma"] == {"L": 1.0}
+    assert shares["glioma"]["RGB"] == pytest.approx(1 / 12)  # mode_rgb.jpg among 10 Training + 2 Testing
+    assert all(sum(s.values()) == pytest.approx(1.0) for s in shares.values())

@@ -1,9 +1,10 @@
-"""Exact duplicates (same bytes) and near duplicates (same picture re-encoded, resized or lightly
-edited: a small Hamming distance between 256-bit difference hashes).
+"""Exact duplicates (same bytes) and near duplicates (a small Hamming distance between 256-bit
+difference hashes: the same picture re-encoded, rescaled or re-sharpened, or a neighbouring slice
+of the same scan that is nearly identical to it).
 
-The threshold was read off the real Kaggle training set: up to ~20 differing bits the pairs are
-one picture saved twice (re-encoded, rescaled, sharpened); from ~24 bits on they are neighbouring
-slices of one patient, and pairs from different classes appear from 28 bits.
+The threshold was read off the real Kaggle training set: up to ~20 differing bits the pairs are one
+picture saved twice or adjacent, near-identical slices; beyond ~24 bits they are distinct slices,
+and pairs from different classes appear from 28 bits.
 """
 
 from __future__ import annotations

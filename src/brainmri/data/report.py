@@ -52,6 +52,17 @@ def summarize(report: ScanReport, *, top_sizes: int = 10) -> dict:
     }
 
 
+def mode_shares(report: ScanReport) -> dict[str, dict[str, float]]:
+    """Per class, the share of scans stored in each colour mode (a mode that tracks the class is a
+    shortcut a model could learn, which is one reason every scan is converted to one mode)."""
+    shares = {}
+    for label in report.class_names:
+        modes = Counter(f.mode for f in report.files if f.label == label)
+        total = sum(modes.values())
+        shares[label] = {mode: n / total for mode, n in sorted(modes.items())} if total else {}
+    return shares
+
+
 def _counts_table(counts: dict[str, dict[str, int]]) -> list[str]:
     classes = list(next(iter(counts.values())))
     lines = ["  " + "split".ljust(10) + "".join(c.rjust(12) for c in classes) + "total".rjust(8)]

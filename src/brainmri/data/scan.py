@@ -87,7 +87,7 @@ def _file_reason(name: str) -> str | None:
     """Why a file is not even a candidate scan (from its name), or None."""
     if _is_hidden(name):
         return "not an image (hidden system file)"
-    suffix = Path(name).suffix.lower()
+    suffix = os.path.splitext(name)[1].lower()
     if suffix not in IMAGE_SUFFIXES:
         return f"not an image (extension {suffix or 'none'!r})"
     return None
@@ -104,13 +104,14 @@ def _describe(folder: Path) -> str:
 
 
 def _walk_class_folder(folder: Path, root: Path, split: str, label: str, found: Discovery) -> None:
+    """Every file under a class folder, recursively; plain strings, as pathlib is slow at 5,000 files."""
     for directory, subdirs, files in os.walk(folder):
-        directory = Path(directory)
+        prefix = os.path.relpath(directory, root).replace(os.sep, "/")
         for hidden in sorted(d for d in subdirs if _is_hidden(d)):
-            found.skipped += _skip_tree(directory / hidden, root, f"inside hidden folder {hidden}/")
+            found.skipped += _skip_tree(Path(directory) / hidden, root, f"inside hidden folder {hidden}/")
         subdirs[:] = sorted(d for d in subdirs if not _is_hidden(d))
         for name in sorted(files):
-            relpath = _relative(directory / name, root)
+            relpath = f"{prefix}/{name}"
             reason = _file_reason(name)
             if reason:
                 found.skipped.append(Skipped(relpath, reason))
@@ -143,8 +144,9 @@ def _class_folders(folder: Path, root: Path, found: Discovery) -> dict[Path, str
 def _fingerprint(root: Path, found: Discovery) -> str:
     """Hash of every file's relative path, size and modification time: changes when the data does."""
     digest = hashlib.sha1(found.layout.encode())
+    base = str(root)
     for relpath in sorted([c.relpath for c in found.candidates] + [s.relpath for s in found.skipped]):
-        stat = (root / relpath).stat()
+        stat = os.stat(os.path.join(base, relpath))
         digest.update(f"{relpath}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
@@ -230,7 +232,7 @@ class ScanReport:
         return list(names)
 
     def path(self, index: int) -> str:
-        return str(Path(self.root) / self.files[index].relpath)
+        return os.path.join(self.root, self.files[index].relpath)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Loadable scans per split and class."""
