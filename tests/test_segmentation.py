@@ -70,3 +70,15 @@ def test_unet_learns_a_fixed_square_and_scores_it():
     assert mask_scores(masks, masks).as_dict() == {"dice": 1.0, "iou": 1.0, "n": 32}
     with pytest.raises(ValueError, match="no images selected"):
         mask_scores(masks, masks, keep=np.zeros(32, bool))
+
+
+def test_threshold_sweep_finds_the_threshold_that_matches_the_truth():
+    from brainmri.segmentation import best_threshold, threshold_sweep
+
+    heat = np.zeros((1, 8, 8), np.float32)
+    heat[0, :4, :4] = 0.8
+    heat[0, :4, 4:] = 0.4
+    truth = (heat >= 0.6).astype(np.uint8)
+    rows = threshold_sweep(heat, truth, [0.3, 0.6, 0.9])
+    assert [r["dice"] for r in rows] == [pytest.approx(2 / 3), 1.0, 0.0]
+    assert best_threshold(rows) == 0.6

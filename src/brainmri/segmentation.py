@@ -118,3 +118,17 @@ def mask_scores(predicted: np.ndarray, truth: np.ndarray, keep: np.ndarray | Non
         raise ValueError("mask_scores: no images selected to score")
     return MaskScores(float(dice(predicted[keep], truth[keep]).mean()),
                       float(iou(predicted[keep], truth[keep]).mean()), int(keep.sum()))
+
+
+def threshold_sweep(heatmaps: np.ndarray, truth: np.ndarray, thresholds) -> list[dict[str, float]]:
+    """Dice and IoU of the thresholded heatmaps against true masks, for each threshold."""
+    rows = []
+    for t in thresholds:
+        scores = mask_scores(binarize(heatmaps, float(t)), truth)
+        rows.append({"threshold": float(t), "dice": scores.dice, "iou": scores.iou})
+    return rows
+
+
+def best_threshold(rows: list[dict[str, float]]) -> float:
+    """The threshold of the sweep with the highest Dice."""
+    return max(rows, key=lambda row: row["dice"])["threshold"]
