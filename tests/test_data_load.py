@@ -178,3 +178,15 @@ def test_split_leakage_counts_groups_across_splits(leaky):
     assert split_leakage(load_dataset(leaky, image_size=SIZE)) == {"exact": 0, "near": 0}
     kept = load_dataset(leaky, image_size=SIZE, drop_duplicates=False)
     assert split_leakage(kept) == {"exact": 1, "near": 0}  # the Training copy of a Testing scan
+
+
+def test_a_new_size_decodes_pixels_only_when_the_report_is_cached(phantom, monkeypatch):
+    fresh_report, fresh = cache.load_scan(phantom, 20, use_cache=False)
+    cache.scan_dataset(phantom)  # the report is now cached, no 20 px array yet
+
+    def no_full_scan(*args, **kwargs):
+        raise AssertionError("re-scanned although the report was cached")
+
+    monkeypatch.setattr(cache, "decode_all", no_full_scan)
+    report, pixels = cache.load_scan(phantom, 20)
+    assert np.array_equal(pixels, fresh) and report.to_dict() == fresh_report.to_dict()

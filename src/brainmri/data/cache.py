@@ -70,6 +70,22 @@ def decode_all(found: Discovery, size: int | None, color: str) -> tuple[ScanRepo
     return report, (pixels[: len(files)].copy() if pixels is not None else None)
 
 
+def decode_pixels(report: ScanReport, size: int, color: str) -> np.ndarray | None:
+    """Pixels of the files a (cached) report lists, without re-hashing; None if one no longer decodes."""
+    channels = check_color(color)
+    pixels = np.zeros((len(report.files), size, size, channels), np.uint8)
+
+    def decode(index):
+        try:
+            pixels[index] = decode_file(report.path(index), size, color, describe=False)[0]
+            return True
+        except (BadImageError, OSError):
+            return False
+
+    with ThreadPoolExecutor(_workers()) as pool:
+        return pixels if all(pool.map(decode, range(len(report.files)))) else None
+
+
 def _atomic_write(path: Path, write) -> None:
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     os.close(handle)
@@ -136,9 +152,11 @@ def load_scan(root: str | Path, size: int, color: str = "grayscale", *,
         pixels = np.load(array_path)
         if len(pixels) == len(report.files):
             return report, pixels
-    fresh, pixels = decode_all(found, size, color)
+    pixels = decode_pixels(report, size, color) if report is not None else None
+    if pixels is None:
+        report, pixels = decode_all(found, size, color)
+        if use_cache:
+            _save_report(report)
     if use_cache:
-        if report is None:
-            _save_report(fresh)
         _atomic_write(array_path, lambda tmp: _save_array(tmp, pixels))
-    return fresh, pixels
+    return report, pixels

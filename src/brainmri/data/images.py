@@ -155,27 +155,31 @@ def _decode_jpeg(data: bytes, factor: int, color: str) -> np.ndarray:
     return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
 
 
-def _describe_and_resize(data: bytes, image: Image.Image, size: int | None, color: str) -> tuple[np.ndarray | None, str]:
-    """(pixels at ``size`` in ``color`` or None, dHash), decoding as little as the format allows.
+def _describe_and_resize(data: bytes, image: Image.Image, size: int | None, color: str,
+                         describe: bool) -> tuple[np.ndarray | None, str]:
+    """(pixels at ``size`` in ``color`` or None, dHash or "" without ``describe``), decoding as little
+    as the format allows.
 
     The hash never depends on ``size``: a report is the same whichever size loaded the data first.
     """
     if image.format == "JPEG" and image.mode in ("L", "RGB"):
         hash_factor = _reduction(image.width, image.height, _HASH_BASE)
-        digest = difference_hash(_decode_jpeg(data, hash_factor, "grayscale"))
+        digest = difference_hash(_decode_jpeg(data, hash_factor, "grayscale")) if describe else ""
         if size is None:
             return None, digest
         pixels = _decode_jpeg(data, _reduction(image.width, image.height, size), color)
         return resize_square(pixels, size), digest
     use_cv2 = image.mode in _CV2_MODES and image.format in ("JPEG", "PNG")
     pixels = _decode_cv2(data) if use_cv2 else _decode_pil(image)
-    digest = difference_hash(_to_color(pixels, "grayscale"))
+    digest = difference_hash(_to_color(pixels, "grayscale")) if describe else ""
     return (None if size is None else resize_square(_to_color(pixels, color), size)), digest
 
 
-def decode_bytes(data: bytes, size: int | None = None, color: str = "grayscale") -> tuple[np.ndarray | None, ImageInfo]:
+def decode_bytes(data: bytes, size: int | None = None, color: str = "grayscale", *,
+                 describe: bool = True) -> tuple[np.ndarray | None, ImageInfo]:
     """Decode ``data``; return (pixels (size, size, C) uint8, or None without a size; ImageInfo).
 
+    ``describe=False`` skips the hashes (empty strings in the ImageInfo) when only pixels are needed.
     Raises :class:`BadImageError` with a short reason for empty, unreadable, truncated or
     unsupported content.
     """
@@ -190,17 +194,18 @@ def decode_bytes(data: bytes, size: int | None = None, color: str = "grayscale")
         raise BadImageError("not an image (no known image header)") from None
     _check_complete(data, image.format)
     try:
-        pixels, digest = _describe_and_resize(data, image, size, color)
+        pixels, digest = _describe_and_resize(data, image, size, color, describe)
     except BadImageError:
         raise
     except Exception as error:  # PIL: truncated, broken chunks, unsupported codecs
         raise BadImageError(f"corrupt or unsupported image ({type(error).__name__}: {error})") from None
     info = ImageInfo(width=image.width, height=image.height, mode=image.mode, format=image.format or "?",
-                     sha1=hashlib.sha1(data).hexdigest(), dhash=digest)
+                     sha1=hashlib.sha1(data).hexdigest() if describe else "", dhash=digest)
     return (None if pixels is None else pixels.reshape(size, size, channels)), info
 
 
-def decode_file(path, size: int | None = None, color: str = "grayscale") -> tuple[np.ndarray | None, ImageInfo]:
+def decode_file(path, size: int | None = None, color: str = "grayscale", *,
+                describe: bool = True) -> tuple[np.ndarray | None, ImageInfo]:
     """:func:`decode_bytes` on a file; errors carry the reason only (callers attach the path)."""
     with open(path, "rb") as handle:
-        return decode_bytes(handle.read(), size, color)
+        return decode_bytes(handle.read(), size, color, describe=describe)
