@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -33,6 +35,7 @@ from brainmri import config, shape
 from brainmri.models.vae import VAE, one_hot, ssim_per_image
 
 HEALTHY = "notumor"
+EDIT_STEPS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)  # a in z + a * v; a = 1 moves the healthy mean to the tumour mean
 
 
 # ---------------------------------------------------------------- encode, decode, vectors
@@ -69,6 +72,21 @@ def class_means(z: np.ndarray, labels: np.ndarray, class_names: list[str]) -> di
     """Mean latent vector of each class present."""
     labels = np.asarray(labels)
     return {name: z[labels == k].mean(axis=0) for k, name in enumerate(class_names) if (labels == k).any()}
+
+
+def examples_per_class(labels: np.ndarray, per_class: int, seed: int = config.SEED) -> np.ndarray:
+    """Indexes of up to ``per_class`` seeded picks from each class, class by class."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    picks = [rng.permutation(np.flatnonzero(labels == k))[:per_class] for k in np.unique(labels)]
+    return np.concatenate(picks)
+
+
+def embed_2d(z: np.ndarray, seed: int = config.SEED) -> dict[str, np.ndarray]:
+    """Two 2-D views of latent codes: PCA (linear, global) and t-SNE (local neighbourhoods)."""
+    perplexity = float(min(30, max(2, (len(z) - 1) // 3)))
+    return {"PCA of latent means": PCA(2, random_state=seed).fit_transform(z),
+            "t-SNE of latent means": TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(z)}
 
 
 def attribute_vector(z: np.ndarray, is_tumour: np.ndarray) -> np.ndarray:
@@ -213,6 +231,27 @@ def pixel_ascent(scorer: TumourScorer, start: np.ndarray, *, steps: int = 100, l
     return Trajectory(None, np.stack(probs), np.stack(images))
 
 
+def ascent_summary(trajectory: Trajectory, vae: VAE, probe=None) -> dict[str, float]:
+    """Where an ascent ended: P(target) at start and end; how far from the prior its codes went
+    (norm, against ~sqrt(d) typical of N(0, I)); how much the image changed; whether the VAE can
+    reconstruct the final image (SSIM of the image to its own reconstruction: high on the data
+    manifold, low for adversarial patterns); and, with a latent ``probe``, whether that independent
+    judge also calls the final image a tumour."""
+    final = trajectory.images[-1]
+    z_final = encode_means(vae, final)
+    again = decode(vae, z_final)
+    summary = {"p_start": float(trajectory.probability[0].mean()), "p_end": float(trajectory.probability[-1].mean()),
+               "pixel_change": float(np.abs(final - trajectory.images[0]).mean()),
+               "self_ssim": float(ssim_per_image(final, again).mean()),
+               "typical_prior_norm": float(np.sqrt(vae.latent_dim))}
+    if trajectory.z is not None:
+        summary["z_norm_start"] = float(np.linalg.norm(trajectory.z[0], axis=1).mean())
+        summary["z_norm_end"] = float(np.linalg.norm(trajectory.z[-1], axis=1).mean())
+    if probe is not None:
+        summary["probe_p_end"] = float(probe.predict_proba(z_final)[:, 1].mean())
+    return summary
+
+
 # ---------------------------------------------------------------- transfer: probe and backbone
 
 def binary_scores(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -221,12 +260,16 @@ def binary_scores(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
             "auc": float(roc_auc_score(y_true, p)) if len(set(y_true)) == 2 else float("nan")}
 
 
+def fit_probe(z: np.ndarray, is_tumour: np.ndarray, seed: int = config.SEED):
+    """Logistic regression tumour-vs-healthy on standardised latent means (a scikit-learn pipeline)."""
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    return probe.fit(z, np.asarray(is_tumour, int))
+
+
 def linear_probe(z_train: np.ndarray, t_train: np.ndarray, z_val: np.ndarray, t_val: np.ndarray,
                  seed: int = config.SEED) -> dict[str, float]:
-    """Logistic regression tumour-vs-healthy on (standardised) latent means; validation scores."""
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    probe.fit(z_train, np.asarray(t_train, int))
-    return binary_scores(t_val, probe.predict_proba(z_val)[:, 1])
+    """Validation accuracy and AUC of :func:`fit_probe`."""
+    return binary_scores(t_val, fit_probe(z_train, t_train, seed).predict_proba(z_val)[:, 1])
 
 
 def encoder_classifier(vae: VAE) -> keras.Model:
@@ -236,8 +279,9 @@ def encoder_classifier(vae: VAE) -> keras.Model:
         raise ValueError("the conditional VAE's encoder needs the label it should predict; use the plain VAE")
     encoder = keras.models.clone_model(vae.encoder)
     encoder.set_weights(vae.encoder.get_weights())
+    mean_only = keras.Model(encoder.inputs, encoder.outputs[0], name="encoder_mean")
     image = keras.Input(vae.encoder.inputs[0].shape[1:], name="image")
-    z_mean, _ = encoder(image)
+    z_mean = mean_only(image)
     output = keras.layers.Dense(1, activation="sigmoid", name="predictions")(z_mean)
     return keras.Model(image, output, name="encoder_classifier")
 
@@ -277,6 +321,32 @@ def sweep(generate: Callable[[float], np.ndarray], steps, scorer: TumourScorer) 
     return {"steps": steps, **{key: [row[key] for row in rows] for key in rows[0]}}
 
 
+def vector_edit_curve(vae: VAE, z: np.ndarray, v: np.ndarray, scorer: TumourScorer, steps=EDIT_STEPS) -> dict:
+    """:func:`sweep` of the edit ``decode(z + a * v)``."""
+    return sweep(lambda a: decode(vae, z + a * v), steps, scorer)
+
+
+def walk_curve(vae: VAE, z0: np.ndarray, z1: np.ndarray, scorer: TumourScorer, *, kind: str = "slerp",
+               steps=np.linspace(0, 1, 7)) -> dict:
+    """:func:`sweep` along walks from each ``z0`` to its ``z1`` (``kind``: "lerp" or "slerp")."""
+    path = {"lerp": lerp, "slerp": slerp}[kind]
+    return sweep(lambda t: decode(vae, path(z0, z1, [t])[0]), steps, scorer)
+
+
+def label_edit_curve(cvae: VAE, z: np.ndarray, source: int, target: int, scorer: TumourScorer,
+                     steps=np.linspace(0, 1, 5)) -> dict:
+    """Guess (1): the conditional VAE's edit keeps ``z`` and slides the label from ``source`` to
+    ``target`` (``(1 - a) * onehot(source) + a * onehot(target)``)."""
+    eye = np.eye(cvae.num_classes, dtype=np.float32)
+    return sweep(lambda a: decode(cvae, z, (1 - a) * eye[source] + a * eye[target]), steps, scorer)
+
+
+def shape_shift(curve: dict, features=("area", "aspect_ratio", "circularity", "brightness")) -> dict[str, float]:
+    """Change of each head-shape feature from the first step to the best step of a curve."""
+    best = best_step(curve)
+    return {name: best[name] - curve[name][0] for name in features}
+
+
 def best_step(curve: dict[str, list[float]]) -> dict[str, float]:
     """The step with the highest flip rate (the smallest such step on ties), with its measures."""
     i = int(np.argmax(curve["flip_rate"]))
@@ -304,6 +374,32 @@ def heatmap_peaks(heatmaps: np.ndarray) -> np.ndarray:
     flat = heatmaps.reshape(len(heatmaps), -1).argmax(axis=1)
     rows, cols = np.unravel_index(flat, heatmaps.shape[1:3])
     return np.stack([(rows + 0.5) / heatmaps.shape[1], (cols + 0.5) / heatmaps.shape[2]], axis=1)
+
+
+def gradcam_peaks(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Where the classifier looks on real scans (no masks there): the Grad-CAM peak of its predicted
+    class, per scan, as (row, column) fractions. ``images`` are the classifier's own inputs."""
+    from brainmri.explain.gradcam import GradCAM
+
+    explainer = GradCAM(model)
+    maps = [explainer.explain(images[i:i + batch_size].astype(np.float32)).heatmaps
+            for i in range(0, len(images), batch_size)]
+    return heatmap_peaks(np.concatenate(maps))
+
+
+def phantom_dataset(profile: config.Profile | None = None):
+    """The synthetic phantom (with ground-truth tumour masks), whatever the main data are: guess (2)
+    needs to know where each tumour is. Grayscale at the VAE's size; returns ``(data, masks_train)``."""
+    from brainmri.data import DataSource, load_dataset, load_phantom_masks
+    from brainmri.data.locate import phantom_key
+    from brainmri.data.phantom import ensure_phantom
+
+    profile = profile or config.get_profile()
+    root = ensure_phantom(config.data_dir() / "phantom" / phantom_key(profile),
+                          per_class=profile.phantom_per_class, image_size=profile.phantom_image_size)
+    data = load_dataset(DataSource(root, "phantom", f"synthetic phantom at {root}"), image_size=profile.vae_image_size,
+                        color="grayscale", task="multiclass", val_fraction=profile.val_fraction)
+    return data, load_phantom_masks(data.paths_train, profile.vae_image_size)
 
 
 def location_groups(points: np.ndarray, k: int, seed: int = config.SEED) -> np.ndarray:
