@@ -1,0 +1,149 @@
+"""Recipe, fit helper, run directories and load-or-train, on tiny arrays made here."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import types
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from brainmri import config, train
+
+CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+SIZE = 32
+TINY = {"width": 4, "depth": 1, "se_ratio": 0.25, "dropout": 0.0}
+
+
+def quadrant_data(n_train=32, n_val=16, seed=0):
+    """Class k = a bright square in quadrant k of a dark noisy image: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        y = np.arange(n) % 4
+        x = rng.integers(0, 60, (n, SIZE, SIZE, 1)).astype(np.uint8)
+        for i, k in enumerate(y):
+            r, c = divmod(int(k), 2)
+            x[i, r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] += 150
+        return x, y
+
+    (x_train, y_train), (x_val, y_val) = make(n_train), make(n_val)
+    return types.SimpleNamespace(x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
+                                 class_names=list(CLASSES), source=types.SimpleNamespace(root="arrays"))
+
+
+def tiny_recipe(**changes):
+    return train.default_recipe(config.get_profile("smoke"), image_size=SIZE, arch_kwargs=TINY, **changes)
+
+
+def test_default_recipe_follows_profile_and_ignores_none_overrides():
+    default = config.get_profile("default")
+    recipe = train.default_recipe(default, epochs=None, image_size=None, batch_size=8)
+    assert (recipe.image_size, recipe.epochs, recipe.color) == (default.image_size, default.epochs, default.color)
+    assert recipe.batch_size == 8 and recipe.arch == "residual_cnn"
+    assert recipe.arch_kwargs == train.DEFAULT_ARCH_KWARGS["residual_cnn"]
+
+
+def test_recipe_rejects_unknown_task_and_bad_sizes():
+    with pytest.raises(ValueError, match="task"):
+        train.Recipe(task="segmentation")
+    with pytest.raises(ValueError, match="epochs"):
+        train.Recipe(epochs=0)
+
+
+def test_class_weights_balance_the_loss():
+    weights = train.class_weights(np.array([0, 0, 0, 1]), 2)
+    assert weights == {0: pytest.approx(4 / 6), 1: pytest.approx(2.0)}
+    assert 3 * weights[0] == pytest.approx(1 * weights[1])  # each class contributes the same total weight
+    with pytest.raises(ValueError, match=r"classes \[2\] have no samples"):
+        train.class_weights(np.array([0, 1]), 3)
+
+
+def test_random_gamma_keeps_range_and_is_identity_at_zero():
+    images = tf.constant(np.linspace(0, 255, 2 * 8 * 8).reshape(2, 8, 8, 1), tf.float32)
+    assert np.allclose(train.random_gamma(images, 0.0).numpy(), images.numpy(), atol=1e-3)
+    out = train.random_gamma(images, 0.5).numpy()
+    assert out.shape == images.shape and out.min() >= 0 and out.max() <= 255.0 + 1e-3
+    assert out[0, 0, 0, 0] == pytest.approx(0.0, abs=1e-4)  # black stays black
+    assert out[1, -1, -1, 0] == pytest.approx(255.0, abs=1e-3)  # white stays white
+
+
+def test_data_fingerprint_sees_one_pixel_and_ignores_copies():
+    data = quadrant_data()
+    same = quadrant_data()
+    assert train.data_fingerprint(data) == train.data_fingerprint(same)
+    same.x_val[0, 0, 0, 0] ^= 1
+    assert train.data_fingerprint(data) != train.data_fingerprint(same)
+
+
+def test_load_or_train_trains_and_writes_a_run_once_then_loads_it(capsys):
+    data = quadrant_data()
+    smoke = config.get_profile("smoke")
+    first = train.load_or_train_classifier(data, profile=smoke, image_size=SIZE, arch_kwargs=TINY, epochs=2, verbose=0)
+    assert "training it into" in capsys.readouterr().out
+    run_dir = first.run_dir
+    assert run_dir.is_relative_to(config.runs_dir())
+    assert {"model.keras", "history.csv", "config.json", "metrics.json"} <= {p.name for p in run_dir.iterdir()}
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["class_names"] == CLASSES and record["image_size"] == SIZE and record["color"] == "grayscale"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n"] == len(data.x_val) and metrics["epochs_run"] == 2 and len(metrics["epoch_seconds"]) == 2
+    assert set(first.history) >= {"loss", "val_loss", "accuracy", "val_accuracy", "f1", "val_f1"}
+
+    second = train.load_or_train_classifier(data, profile=smoke, image_size=SIZE, arch_kwargs=TINY, epochs=2, verbose=0)
+    assert "loading the classifier" in capsys.readouterr().out
+    assert second.run_dir == run_dir and second.metrics == metrics
+    assert second.history["val_loss"] == pytest.approx(first.history["val_loss"])
+    x = data.x_val.astype("float32")
+    assert np.allclose(first.model.predict(x, verbose=0), second.model.predict(x, verbose=0), atol=1e-5)
+    data.x_train[0, 0, 0, 0] ^= 1  # other data, other run
+    assert train.run_key(tiny_recipe(epochs=2), train.data_fingerprint(data)) != record["run_key"]
+
+
+def test_load_or_train_rejects_task_that_does_not_match_the_data():
+    with pytest.raises(ValueError, match="task 'binary' does not match"):
+        train.load_or_train_classifier(quadrant_data(), task="binary", image_size=SIZE)
+
+
+def test_time_budget_stops_training():
+    budget = train.TimeBudget(1e-6)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=5, verbose=0, callbacks=[budget])
+    assert len(history.history["loss"]) == 1 and budget.stopped_epoch == 0
+    with pytest.raises(ValueError, match="positive"):
+        train.TimeBudget(0)
+
+
+def test_strategy_on_this_machine_is_the_default_one():
+    assert train.strategy().num_replicas_in_sync == 1
+
+
+MIRRORED_FIT = textwrap.dedent("""
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import json, sys
+    sys.path.insert(0, {tests!r})
+    from test_train import quadrant_data, tiny_recipe
+    from brainmri import train
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    recipe = tiny_recipe(epochs=1, batch_size=8)
+    model = train.build_classifier(recipe, 4, distribute=mirrored)
+    summary = train.fit(model, quadrant_data(), recipe, verbose=0)
+    print(json.dumps({{"replicas": model.distribute_strategy.num_replicas_in_sync,
+                      "loss": summary["history"]["loss"][0]}}))
+""")
+
+
+def test_fit_runs_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
+    """Logical devices must be set before TensorFlow initialises, hence a fresh interpreter."""
+    tests_dir = str(config.project_root() / "tests")
+    done = subprocess.run([sys.executable, "-c", MIRRORED_FIT.format(tests=tests_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2 and np.isfinite(result["loss"])
