@@ -13,6 +13,7 @@ def test_saved_results_carry_provenance_and_plain_json():
     saved = json.loads(path.read_text())
     assert saved["acc"] == 0.5 and saved["cm"] == [[1, 0], [0, 1]]
     assert saved["provenance"]["data"] == "phantom" and saved["provenance"]["profile"] == "smoke"
+    assert saved["provenance"]["synthetic"] is True and saved["provenance"]["data_folder"] == "phantom"
     assert results.load_results("test_numbers") == saved
 
 

@@ -15,8 +15,11 @@ _data_source: dict[str, str] = {"kind": "unknown", "root": ""}
 
 
 def set_data_source(kind: str, root: str | Path) -> None:
-    """Record the dataset the current process uses (called by the data resolver)."""
-    _data_source.update(kind=kind, root=str(root))
+    """Record the dataset the current process uses (called by the data resolver).
+
+    Only the folder's name is kept: saved results must not carry one machine's absolute paths.
+    """
+    _data_source.update(kind=kind, root=Path(root).name)
 
 
 def provenance() -> dict[str, str]:
@@ -24,7 +27,8 @@ def provenance() -> dict[str, str]:
     return {
         "profile": config.get_profile().name,
         "data": _data_source["kind"],
-        "data_root": _data_source["root"],
+        "data_folder": _data_source["root"],
+        "synthetic": _data_source["kind"] == "phantom",
         "date": _dt.date.today().isoformat(),
     }
 
