@@ -21,7 +21,7 @@ def test_explicit_path_wins_and_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setenv(locate.DATA_ENV, str(tmp_path / "elsewhere"))
     source = locate.resolve_data_root(tmp_path, verbose=False)
     assert (source.kind, source.root) == ("path", tmp_path.resolve())
-    assert results.provenance()["data"] == "path" and results.provenance()["data_root"] == str(tmp_path.resolve())
+    assert results.provenance()["data"] == "path" and results.provenance()["data_folder"] == tmp_path.resolve().name
 
 
 def test_environment_variable_next(tmp_path, monkeypatch):
