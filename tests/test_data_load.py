@@ -190,3 +190,10 @@ def test_a_new_size_decodes_pixels_only_when_the_report_is_cached(phantom, monke
     monkeypatch.setattr(cache, "decode_all", no_full_scan)
     report, pixels = cache.load_scan(phantom, 20)
     assert np.array_equal(pixels, fresh) and report.to_dict() == fresh_report.to_dict()
+
+
+def test_a_plain_path_is_recorded_as_the_data_source(phantom):
+    from brainmri import results
+
+    load_dataset(str(phantom), image_size=SIZE)
+    assert (results.provenance()["data"], results.provenance()["data_root"]) == ("path", str(phantom.resolve()))

@@ -11,7 +11,7 @@ import numpy as np
 from brainmri.config import SEED
 from brainmri.data.cache import load_scan
 from brainmri.data.duplicates import connected_groups
-from brainmri.data.locate import DataSource
+from brainmri.data.locate import DataSource, resolve_data_root
 from brainmri.data.scan import BINARY_CLASS_NAMES, ScanReport, Skipped
 from brainmri.data.split import THREE_WAY, cap_per_class, group_split, to_binary
 
@@ -47,9 +47,8 @@ class SplitArrays:
 
 
 def _as_source(source: DataSource | str | Path) -> DataSource:
-    if isinstance(source, DataSource):
-        return source
-    return DataSource(Path(source).expanduser().resolve(), "path", f"data from {source}")
+    """A plain path goes through the resolver too, so provenance records it."""
+    return source if isinstance(source, DataSource) else resolve_data_root(source, verbose=False)
 
 
 def duplicates_to_drop(report: ScanReport) -> dict[int, str]:
@@ -131,6 +130,10 @@ def load_dataset(source: DataSource | str | Path, image_size: int = 128, color: 
     return SplitArrays(**out, class_names=class_names, source=source, report=report, task=task, dropped=dropped)
 
 
+def _in_testing(relpath: str) -> bool:
+    return relpath.split("/")[0].lower() in ("testing", "test")
+
+
 @dataclass
 class EvaluationSet:
     """A labelled set to evaluate a trained model on, with the files that could not be used."""
@@ -160,8 +163,8 @@ def load_evaluation_set(path: str | Path, image_size: int, color: str, class_nam
     if unknown:
         raise ValueError(f"{report.root} has classes {unknown} that the model does not know (its classes: {list(class_names)})")
     code = {name: k for k, name in enumerate(class_names)}
-    in_scope = (lambda relpath: relpath.split("/")[0].lower() in ("testing", "test")) if report.layout == "kaggle" else (lambda relpath: True)
-    skipped = [Skipped(str(Path(report.root) / s.relpath), s.reason) for s in report.skipped if in_scope(s.relpath)]
+    skipped = [Skipped(str(Path(report.root) / s.relpath), s.reason) for s in report.skipped
+               if report.layout != "kaggle" or _in_testing(s.relpath)]
     return EvaluationSet(x=pixels[chosen], y=np.array([code[n] for n in names], dtype=np.int64),
                          paths=[report.path(i) for i in chosen], class_names=list(class_names), skipped=skipped)
 
