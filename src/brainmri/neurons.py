@@ -127,6 +127,9 @@ def analyse_neurons(model: keras.Model, images: np.ndarray, labels: np.ndarray, 
 
 
 def neuron_maps(model: keras.Model, images: np.ndarray, neurons: np.ndarray) -> np.ndarray:
-    """Activation maps ``(N, len(neurons), h, w)`` of the chosen neurons over ``images``, at feature resolution."""
-    maps = feature_maps(feature_extractor(model), images)
+    """Activation maps ``(N, len(neurons), h, w)`` of the chosen neurons over a few ``images``, at feature resolution.
+
+    One eager call (no graph to trace), meant for a handful of example scans.
+    """
+    maps = keras.ops.convert_to_numpy(feature_extractor(model)(np.asarray(images, "float32"), training=False))
     return np.moveaxis(maps[..., np.asarray(neurons)], -1, 1)
