@@ -56,7 +56,7 @@ def test_offline_falls_back_to_the_phantom_loudly(fake_kagglehub, capsys):
     profile = config.get_profile("smoke")
     source = locate.resolve_data_root(profile=profile)
     printed = capsys.readouterr().out
-    assert source.kind == "phantom" and results.provenance()["data"] == "phantom"
+    assert source.kind == "phantom" and results.provenance()["data"] == "phantom" and results.provenance()["synthetic"]
     assert source.root == config.data_dir() / "phantom" / locate.phantom_key(profile) / "dataset"
     assert (source.root / "Training" / "glioma").is_dir()
     assert "SYNTHETIC PHANTOM" in printed and "ConnectionError: Failed to resolve 'api.kaggle.com'" in printed
