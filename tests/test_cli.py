@@ -1,0 +1,72 @@
+"""``python -m brainmri train`` then ``evaluate --json`` on a tiny Kaggle-layout folder written here."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from brainmri.cli import main
+
+CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """Training/ and Testing/ with class folders of small PNGs (class k: bright quadrant k), one bad file."""
+    root = tmp_path_factory.mktemp("kaggle")
+    rng = np.random.default_rng(0)
+    for split, per_class in (("Training", 10), ("Testing", 3)):
+        for k, name in enumerate(CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                image = rng.integers(0, 60, (40, 40)).astype(np.uint8)
+                r, c = divmod(k, 2)
+                image[r * 20:(r + 1) * 20, c * 20:(c + 1) * 20] += 150
+                cv2.imwrite(str(folder / f"{split[:2]}-{name}-{i}.png"), image)
+    (root / "Testing" / "glioma" / "broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def run_dir(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    assert main(["train", "--data", str(dataset), "--image-size", "32", "--epochs", "1", "--batch-size", "8",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_the_run_directory(run_dir):
+    assert {"model.keras", "history.csv", "config.json", "metrics.json"} <= {p.name for p in run_dir.iterdir()}
+    record = json.loads((run_dir / "config.json").read_text())
+    assert (record["image_size"], record["color"], record["class_names"]) == (32, "grayscale", CLASSES)
+    assert record["recipe"]["epochs"] == 1 and record["recipe"]["arch"] == "residual_cnn"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["split"] == "validation" and 0 <= metrics["accuracy"] <= 1 and metrics["epochs_run"] == 1
+
+
+def test_evaluate_prints_one_json_object_for_the_testing_split(run_dir, dataset, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(dataset), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"n", "accuracy", "macro_f1", "binary_accuracy", "per_class", "confusion_matrix", "class_names",
+            "skipped"} <= set(result)
+    assert result["n"] == 12 and result["class_names"] == CLASSES
+    assert np.array(result["confusion_matrix"]).sum() == 12
+    assert [s["path"].endswith("broken.jpg") for s in result["skipped"]] == [True]
+
+
+def test_evaluate_takes_a_folder_of_class_folders(run_dir, dataset, capsys):
+    capsys.readouterr()
+    main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(dataset / "Testing"), "--json"])
+    assert json.loads(capsys.readouterr().out)["n"] == 12
+
+
+def test_evaluate_needs_the_run_config(tmp_path, dataset):
+    lone = tmp_path / "model.keras"
+    lone.write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        main(["evaluate", "--model", str(lone), "--data", str(dataset), "--json"])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        main(["evaluate", "--model", str(tmp_path / "missing.keras"), "--data", str(dataset)])
