@@ -111,3 +111,9 @@ def test_hash_is_stable_under_reencoding_and_differs_between_pictures():
     assert reencoded is None and len(original) == 64  # 256 bits in hex
     assert bits(original, info.dhash) <= 20
     assert bits(original, difference_hash(other)) > 60
+
+
+def test_trailing_bytes_after_the_end_marker_are_not_truncation():
+    data = _encode(Image.fromarray(_ramp()), "JPEG") + b"\x00" * 300  # e.g. vendor metadata
+    pixels, info = decode_bytes(data, SIZE)
+    assert info.format == "JPEG" and pixels.shape == (SIZE, SIZE, 1)

@@ -22,7 +22,7 @@ from brainmri.data.images import BadImageError, check_color, decode_file
 from brainmri.data.scan import Discovery, ScanFile, ScanReport, Skipped, discover
 
 
-CACHE_VERSION = 2  # bump when decoding or hashing changes: old caches are then ignored
+CACHE_VERSION = 3  # bump when decoding or hashing changes: old caches are then ignored
 
 
 def cache_dir() -> Path:

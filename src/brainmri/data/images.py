@@ -47,12 +47,18 @@ def check_color(color: str) -> int:
 
 
 def _check_complete(data: bytes, fmt: str) -> None:
-    """cv2 decodes a truncated JPEG with a grey band and only a warning; catch truncation from the bytes."""
-    tail = data[-64:]
-    if fmt == "JPEG" and b"\xff\xd9" not in tail:
-        raise BadImageError("truncated JPEG (no end-of-image marker)")
-    if fmt == "PNG" and b"IEND" not in tail:
-        raise BadImageError("truncated PNG (no IEND chunk)")
+    """cv2 decodes a truncated JPEG with a grey band and only a warning, so look for the end marker.
+
+    A file may carry metadata after its end marker; when the marker is not at the end, a full PIL
+    decode (which does fail on truncation) decides.
+    """
+    marker = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}.get(fmt)
+    if marker is None or marker in data[-64:]:
+        return
+    try:
+        Image.open(io.BytesIO(data)).load()
+    except Exception as error:
+        raise BadImageError(f"truncated {fmt} ({error})") from None
 
 
 def _scale_to_uint8(pixels: np.ndarray) -> np.ndarray:
