@@ -8,8 +8,6 @@ from keras import layers
 from brainmri import neurons
 from brainmri.models import build_model
 
-CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
-
 
 def planted_model(size: int = 16) -> keras.Model:
     """Channel 0 = the pixel, channel 1 = 255 - pixel, channel 2 = 0 everywhere (a dead neuron)."""
@@ -57,16 +55,6 @@ def test_top_neurons_orders_by_correlation_and_skips_nan():
     assert top["no_tumour"].tolist() == [3, 5]
     with pytest.raises(ValueError, match="only 5 neurons vary"):
         neurons.top_neurons(corr, k=3)
-
-
-def test_tumour_labels_from_each_label_format():
-    assert neurons.tumour_labels(np.array([0, 2, 3, 1]), CLASSES).tolist() == [1, 0, 1, 1]
-    assert neurons.tumour_labels(np.eye(4)[[2, 0]], CLASSES).tolist() == [0, 1]
-    assert neurons.tumour_labels(np.array([[1.0], [0.0]]), ["notumor", "tumor"]).tolist() == [1, 0]
-    with pytest.raises(ValueError, match="no 'notumor'"):
-        neurons.tumour_labels(np.array([0, 1]), ["cat", "dog"])
-    with pytest.raises(ValueError, match="must index class_names"):
-        neurons.tumour_labels(np.array([0, 4]), CLASSES)
 
 
 def test_example_indices_take_both_labels():

@@ -184,3 +184,65 @@ def test_comparison_figures_show_each_model():
     fig = plot_metric_bars({"x": {"accuracy": 0.5, "f1": 0.25}, "y": {"accuracy": 1.0, "f1": 0.75}}, ("accuracy", "f1"))
     assert [round(p.get_height(), 2) for p in fig.axes[0].patches] == [0.5, 0.25, 1.0, 0.75]
     plt.close("all")
+
+
+
+def _tiny_application(*, include_top, weights, input_shape, name):
+    """A two-stage stand-in for ResNet50 (``conv4_``, ``conv5_``), so that the protocol trains in seconds."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(4, 3, strides=2, name="conv4_block1_conv")(inputs)
+    x = keras.layers.BatchNormalization(name="conv4_block1_bn")(x)
+    x = keras.layers.Conv2D(8, 3, strides=2, name="conv5_block1_conv")(x)
+    x = keras.layers.BatchNormalization(name="conv5_block1_bn")(x)
+    return keras.Model(inputs, keras.layers.ReLU(name="conv5_out")(x), name=name)
+
+
+def test_two_stage_fit_trains_head_then_last_stage(monkeypatch):
+    from brainmri.data import load_dataset, resolve_data_root
+
+    monkeypatch.setitem(transfer.BACKBONES, "resnet50", transfer.Backbone(_tiny_application, None, ("conv5_",)))
+    data = load_dataset(resolve_data_root(None), image_size=SIZE, max_per_class=4, val_fraction=0.25)
+    k = len(data.class_names)
+    model = build_model("resnet50", input_shape=(SIZE, SIZE, 1), num_classes=k, weights=None)
+    backbone = transfer.get_backbone(model)
+    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in backbone.layers if layer.weights}
+    stages = transfer.two_stage_fit(model, data, epochs=2, batch_size=8, verbose=0)
+
+    assert list(stages) == ["frozen", "fine_tuned"]
+    frozen, tuned = stages["frozen"], stages["fine_tuned"]
+    assert frozen.parameters["trainable"] == 8 * k + k
+    assert tuned.parameters["trainable"] == 8 * k + k + 3 * 3 * 4 * 8 + 8  # + conv5 kernel and bias
+    assert len(frozen.history["val_loss"]) == len(tuned.epoch_seconds) == 2 and tuned.seconds_per_epoch > 0
+    assert frozen.scores["n"] == tuned.scores["n"] == len(data.x_val)
+    table = transfer.stage_table(stages)
+    assert table["fine_tuned"]["trainable_params"] == tuned.parameters["trainable"]
+    assert table["frozen"]["accuracy"] == frozen.scores["accuracy"]
+    after = {layer.name: layer.get_weights() for layer in backbone.layers if layer.weights}
+    assert not np.allclose(after["conv5_block1_conv"][0], before["conv5_block1_conv"][0])
+    for name in ("conv4_block1_conv", "conv4_block1_bn", "conv5_block1_bn"):  # BatchNorm statistics included
+        for new, old in zip(after[name], before[name]):
+            np.testing.assert_array_equal(new, old, err_msg=name)
+
+
+def test_headline_metrics_average_the_classes():
+    scores = {"accuracy": 0.75, "macro_f1": 0.6, "per_class": {
+        "a": {"precision": 1.0, "recall": 0.5, "f1": 0.667}, "b": {"precision": 0.5, "recall": 1.0, "f1": 0.667}}}
+    assert transfer.headline_metrics(scores) == {"accuracy": 0.75, "precision": 0.75, "recall": 0.75, "f1": 0.6}
+
+
+def test_trainable_table_lists_stages_and_total(efficientnet):
+    lines = transfer.trainable_table(efficientnet).splitlines()
+    assert lines[0].split() == ["group", "layers", "trainable_layers", "params", "trainable_params"]
+    assert lines[-1].split()[0] == "total" and lines[-1].split()[3] == f"{efficientnet.count_params():,}"
+    assert any(line.startswith("backbone/block6") for line in lines)
+
+
+def test_best_from_scratch_finds_the_most_accurate_scores():
+    def scores(accuracy):
+        return {"accuracy": accuracy, "macro_f1": accuracy, "per_class": {"a": {"precision": 1.0, "recall": accuracy}}}
+
+    record = {"provenance": {"profile": "smoke"}, "models": {"plain_cnn_1": scores(0.6), "residual_cnn": scores(0.9)},
+              "sweep": [{"note": "no scores here"}]}
+    best = transfer.best_from_scratch(record)
+    assert best == {"name": "models/residual_cnn", "metrics": {"accuracy": 0.9, "precision": 1.0, "recall": 0.9, "f1": 0.9}}
+    assert transfer.best_from_scratch({"provenance": {}}) is None

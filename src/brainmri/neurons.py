@@ -2,9 +2,9 @@
 
 A "neuron" here is one channel of the feature map that feeds global average pooling (for a
 transfer classifier, the backbone's output: 4x4x2048 for ResNet50 at 128 px). Pooled over space it
-is one number per scan; its Pearson correlation with the binary label (1 = tumour, 0 = no tumour)
-over a batch of scans says how much that channel alone separates the two. The most positively
-correlated channels are the "tumour neurons", the most negative the "no-tumour neurons", and
+is one number per scan; its Pearson correlation with the binary label (1 = tumour, 0 = no tumour,
+as :func:`brainmri.evaluate.tumour_labels` gives it) over a batch of scans says how much that
+channel alone separates the two. The most positively correlated channels are the "tumour neurons", the most negative the "no-tumour neurons", and
 their unpooled maps show where on a scan they respond.
 
 The feature map is read from the input of the layer named ``gap``, so the same code serves a
@@ -19,7 +19,6 @@ import keras
 import numpy as np
 
 POOLING_LAYER = "gap"
-NO_TUMOUR = "notumor"
 
 
 def feature_extractor(model: keras.Model, pooling_layer: str = POOLING_LAYER) -> keras.Model:
@@ -37,19 +36,6 @@ def feature_extractor(model: keras.Model, pooling_layer: str = POOLING_LAYER) ->
 def feature_maps(extractor: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """The feature maps of ``images`` (raw pixels, as the model takes them), ``float32 (N, h, w, C)``."""
     return np.asarray(extractor.predict(np.asarray(images, "float32"), batch_size=batch_size, verbose=0), "float32")
-
-
-def tumour_labels(y: np.ndarray, class_names: list[str]) -> np.ndarray:
-    """1 for a tumour scan, 0 for ``notumor``, from integer labels, one-hot rows or a binary column."""
-    if NO_TUMOUR not in class_names:
-        raise ValueError(f"class_names {class_names} have no {NO_TUMOUR!r}: cannot tell tumour from no tumour")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        y = y.argmax(axis=1)
-    index = np.rint(y.reshape(len(y))).astype(int)
-    if index.min(initial=0) < 0 or index.max(initial=0) >= len(class_names):
-        raise ValueError(f"labels must index class_names {class_names}; found values in [{index.min()}, {index.max()}]")
-    return (index != class_names.index(NO_TUMOUR)).astype("int32")
 
 
 def label_correlation(pooled: np.ndarray, labels: np.ndarray) -> np.ndarray:
