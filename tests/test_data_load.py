@@ -197,3 +197,12 @@ def test_a_plain_path_is_recorded_as_the_data_source(phantom):
 
     load_dataset(str(phantom), image_size=SIZE)
     assert (results.provenance()["data"], results.provenance()["data_folder"]) == ("path", phantom.name)
+
+
+def test_caches_of_older_versions_are_pruned(tmp_path):
+    stale = cache.cache_dir() / "v0-0123456789abcdef0123-24px-grayscale.npy"
+    stale.write_bytes(b"old")
+    write_pictures(tmp_path / "glioma", range(2))
+    cache.load_scan(tmp_path, SIZE)
+    assert not stale.exists()
+    assert all(p.name.startswith(f"v{cache.CACHE_VERSION}-") for p in cache.cache_dir().iterdir())

@@ -86,7 +86,15 @@ def decode_pixels(report: ScanReport, size: int, color: str) -> np.ndarray | Non
         return pixels if all(pool.map(decode, range(len(report.files)))) else None
 
 
+def _prune_stale_versions() -> None:
+    """Delete cache files written by an older CACHE_VERSION (they would never be read again)."""
+    for path in cache_dir().iterdir():
+        if path.suffix in (".npy", ".json") and not path.name.startswith((f"v{CACHE_VERSION}-", ".")):
+            path.unlink(missing_ok=True)
+
+
 def _atomic_write(path: Path, write) -> None:
+    _prune_stale_versions()
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     os.close(handle)
     try:
