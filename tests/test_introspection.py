@@ -24,7 +24,7 @@ def test_feature_maps_of_residual_cnn_match_the_model_layers():
     names = conv_block_names(model)
     assert names == ["stage1_block1_out", "stage1_block2_out", "stage2_block1_out", "stage2_block2_out"]
     maps = feature_maps(model, IMAGE)
-    assert maps["stage2_block2_out"].shape == (4, 4, 8)
+    assert maps["stage1_block1_out"].shape == (8, 8, 4) and maps["stage2_block2_out"].shape == (4, 4, 8)
     # the last block's maps are what the global average pooling averages
     import keras
     gap = keras.Model(model.input, model.get_layer("gap").output)(IMAGE[None], training=False)

@@ -8,6 +8,8 @@ from brainmri.models import ARCHITECTURES, DEFAULT_ARCH, build_model, get_builde
 from brainmri.models.layers import PerImageStandardization
 
 SMALL = (32, 32, 1)
+# The from-scratch builders of brainmri.models.cnn (transfer models are tested in test_transfer.py).
+CNN_ARCHS = [arch for arch in ARCHITECTURES if get_builder(arch).__module__ == "brainmri.models.cnn"]
 
 
 @pytest.mark.parametrize("arch, expected", [
@@ -18,7 +20,7 @@ def test_plain_cnns_match_published_parameter_counts(arch, expected):
     assert model.count_params() == expected
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", CNN_ARCHS)
 @pytest.mark.parametrize("num_classes, width", [(4, 4), (2, 1)])
 def test_every_architecture_gives_probabilities(arch, num_classes, width):
     model = build_model(arch, input_shape=SMALL, num_classes=num_classes)
@@ -32,7 +34,7 @@ def test_every_architecture_gives_probabilities(arch, num_classes, width):
         assert model.get_layer("predictions").activation is keras.activations.sigmoid
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", CNN_ARCHS)
 def test_every_layer_is_named_and_blocks_are_marked(arch):
     model = build_model(arch, input_shape=SMALL, num_classes=4)
     again = build_model(arch, input_shape=SMALL, num_classes=4)
@@ -64,8 +66,26 @@ def test_residual_cnn_is_cam_ready_and_scales_with_its_arguments():
     assert no_se.count_params() < model.count_params()
 
 
-def test_default_arch_is_registered():
+def test_residual_cnn_first_stride_sets_the_resolution_of_the_last_maps():
+    sides = {stride: build_model("residual_cnn", input_shape=(128, 128, 1), num_classes=4, first_stride=stride)
+             .get_layer("gap").input.shape[1] for stride in (1, 2)}
+    assert sides == {1: 8, 2: 4}
+    with pytest.raises(ValueError, match="first_stride must be 1 or 2"):
+        build_model("residual_cnn", input_shape=SMALL, num_classes=4, first_stride=4)
+
+
+def test_residual_blocks_start_as_the_identity():
+    model = build_model("residual_cnn", input_shape=SMALL, num_classes=4, width=4, depth=2, stages=1)
+    probe = keras.Model(model.input, [model.get_layer(n).output for n in ("stage1_block1_out", "stage1_block2_out")])
+    x = np.random.default_rng(3).uniform(0, 255, (2, *SMALL)).astype("float32")
+    block_in, block_out = (np.asarray(t) for t in probe(x, training=False))
+    assert block_in.max() > 0
+    np.testing.assert_allclose(block_out, block_in, rtol=1e-6)  # zero-initialised last BatchNorm scale
+
+
+def test_default_arch_and_every_cnn_are_registered():
     assert DEFAULT_ARCH in ARCHITECTURES
+    assert set(CNN_ARCHS) == {"residual_cnn", "plain_cnn_1", "plain_cnn_2", "plain_cnn_3", "plain_cnn_4", "binary_cnn"}
 
 
 def test_unknown_arch_and_bad_input_are_named():

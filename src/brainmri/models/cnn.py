@@ -78,10 +78,14 @@ def squeeze_excite(x, ratio: float, name: str):
     return layers.Multiply(name=f"{name}_scale")([x, s])
 
 
-def conv_bn(x, filters: int, kernel: int, stride: int, name: str, activation: bool = True):
-    """Conv (no bias, BatchNorm supplies it) + BatchNorm [+ ReLU]."""
+def conv_bn(x, filters: int, kernel: int, stride: int, name: str, activation: bool = True, zero_gamma: bool = False):
+    """Conv (no bias, BatchNorm supplies it) + BatchNorm [+ ReLU].
+
+    ``zero_gamma`` starts the BatchNorm scale at zero: a residual branch ending in it is the
+    identity at initialisation, which makes deeper stacks train as easily as shallow ones.
+    """
     x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(gamma_initializer="zeros" if zero_gamma else "ones", name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if activation else x
 
 
@@ -91,7 +95,7 @@ def residual_block(x, filters: int, stride: int, se_ratio: float, name: str):
     if stride != 1 or x.shape[-1] != filters:
         shortcut = conv_bn(x, filters, 1, stride, f"{name}_proj", activation=False)
     y = conv_bn(x, filters, 3, stride, f"{name}_a")
-    y = conv_bn(y, filters, 3, 1, f"{name}_b", activation=False)
+    y = conv_bn(y, filters, 3, 1, f"{name}_b", activation=False, zero_gamma=True)
     if se_ratio > 0:
         y = squeeze_excite(y, se_ratio, f"{name}_se")
     y = layers.Add(name=f"{name}_add")([shortcut, y])
@@ -100,25 +104,31 @@ def residual_block(x, filters: int, stride: int, se_ratio: float, name: str):
 
 def residual_cnn(
     *, input_shape: tuple[int, int, int], num_classes: int, width: int = 24, depth: int = 1,
-    stages: int = 4, se_ratio: float = 0.25, dropout: float = 0.3, name: str = "residual_cnn",
+    stages: int = 4, se_ratio: float = 0.25, dropout: float = 0.3, first_stride: int = 2,
+    name: str = "residual_cnn",
 ) -> keras.Model:
     """A compact ResNet with squeeze-and-excitation, ending in global average pooling (CAM-ready).
 
-    A stride-2 stem, then ``stages`` stages of ``depth`` residual blocks each; every stage halves
-    the resolution and doubles the channels (``width``, ``2 * width``, ...). Global average pooling,
+    A stride-2 stem, then ``stages`` stages of ``depth`` residual blocks each. The first stage
+    downsamples by ``first_stride``, every later stage halves the resolution, and each stage doubles
+    the channels (``width``, ``2 * width``, ...). With the default ``first_stride=2`` the last
+    block's maps are 4x4 at 128 px; ``first_stride=1`` keeps the first stage at the stem's
+    resolution (8x8 maps, finer class activation maps, about 3.5 times the compute). Global average pooling,
     dropout and the output layer follow the last block, so the class activation map of a class is
     the last block's feature maps weighted by that class's output weights.
     """
     shape = check_input(input_shape, num_classes)
     if width < 1 or depth < 1 or stages < 1:
         raise ValueError(f"{name}: width, depth and stages must be positive, got {width}, {depth}, {stages}")
+    if first_stride not in (1, 2):
+        raise ValueError(f"{name}: first_stride must be 1 or 2, got {first_stride}")
     if not 0 <= se_ratio <= 1 or not 0 <= dropout < 1:
         raise ValueError(f"{name}: se_ratio must be in [0, 1] and dropout in [0, 1), got {se_ratio}, {dropout}")
     inputs, x = model_input(shape)
     x = conv_bn(x, width, 3, 2, "stem")
     for stage in range(stages):
         for block in range(depth):
-            stride = 2 if block == 0 else 1
+            stride = 1 if block > 0 else (first_stride if stage == 0 else 2)
             x = residual_block(x, width * 2**stage, stride, se_ratio, f"stage{stage + 1}_block{block + 1}")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
