@@ -21,6 +21,12 @@ def test_sample_trials_are_distinct_seeded_and_bounded():
         sweep.sample_trials(10_000)
 
 
+def test_screening_budget_is_a_fraction_of_the_profile():
+    assert sweep.screening_budget(config.get_profile("smoke")) == (1, 16)
+    epochs, per_class = sweep.screening_budget(config.get_profile("default"))
+    assert 1 <= epochs < config.get_profile("default").epochs and per_class == 100
+
+
 def test_balanced_subset_caps_training_only():
     data = quadrant_data(n_train=32, n_val=16)
     small = sweep.balanced_subset(data, 3)

@@ -108,6 +108,19 @@ def test_load_or_train_rejects_task_that_does_not_match_the_data():
         train.load_or_train_classifier(quadrant_data(), task="binary", image_size=SIZE)
 
 
+def test_recalibrate_batchnorm_sets_moving_statistics_to_the_data_average():
+    inputs = keras.Input((2, 2, 1))
+    norm = keras.layers.BatchNormalization(momentum=0.9)
+    model = keras.Model(inputs, keras.layers.Flatten()(norm(inputs)))
+    x = np.random.default_rng(0).normal(5.0, 2.0, (8, 2, 2, 1)).astype("float32")
+    assert train.recalibrate_batchnorm(model, x, batch_size=4) == 1
+    batch_vars = [x[:4].var(), x[4:].var()]
+    assert float(norm.moving_mean.numpy()[0]) == pytest.approx(x.mean(), rel=1e-5)
+    assert float(norm.moving_variance.numpy()[0]) == pytest.approx(np.mean(batch_vars), rel=1e-4)
+    assert norm.momentum == 0.9
+    assert train.recalibrate_batchnorm(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), x) == 0
+
+
 def test_time_budget_stops_training():
     budget = train.TimeBudget(1e-6)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

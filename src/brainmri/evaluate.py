@@ -8,7 +8,9 @@ A 4-class model is also scored as tumour / no tumour by merging the three tumour
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,18 @@ def as_class_probabilities(proba: np.ndarray) -> np.ndarray:
     if proba.ndim != 2:
         raise ValueError(f"expected probabilities of shape (N, K) or (N,), got {proba.shape}")
     return np.concatenate([1.0 - proba, proba], axis=1) if proba.shape[1] == 1 else proba
+
+
+def load_classifier(path: str | Path):
+    """Load a saved ``.keras`` classifier; importing the package's layers registers them first."""
+    import keras
+
+    import brainmri.models.layers  # noqa: F401  (registers PerImageStandardization for deserialisation)
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    return keras.models.load_model(path)
 
 
 def predict_proba(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -123,19 +137,18 @@ def run_config(model_path: str | Path) -> dict[str, Any]:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """``python -m brainmri evaluate --model RUN_DIR/model.keras --data DIR [--json]``."""
-    import keras
-
     from brainmri.data import load_evaluation_set
 
     model_path = Path(args.model)
     if not model_path.exists():
         raise FileNotFoundError(f"model file {model_path} does not exist")
     record = run_config(model_path)
-    data = load_evaluation_set(args.data, record["image_size"], record["color"], record["class_names"])
-    if len(data.x) == 0:
-        raise ValueError(f"{args.data}: no readable scans to evaluate ({len(data.skipped)} skipped)")
-    model = keras.models.load_model(model_path)
-    result = evaluate_model(model, data.x, data.y, data.class_names)
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the JSON only
+        data = load_evaluation_set(args.data, record["image_size"], record["color"], record["class_names"])
+        if len(data.x) == 0:
+            raise ValueError(f"{args.data}: no readable scans to evaluate ({len(data.skipped)} skipped)")
+        model = load_classifier(model_path)
+        result = evaluate_model(model, data.x, data.y, data.class_names)
     result["skipped"] = [{"path": str(s.relpath), "reason": s.reason} for s in data.skipped]
     if args.json:
         print(json.dumps(result))

@@ -61,6 +61,7 @@ class Recipe:
     class_weights: bool = True
     augment: bool = True
     patience: int | None = None  # early stopping on validation loss (None: run every epoch)
+    recalibrate_bn: bool = True  # BatchNorm statistics re-estimated on clean training scans after training
     seed: int = config.SEED
     version: int = RECIPE_VERSION
 
@@ -231,12 +232,45 @@ def compile_classifier(model, recipe: Recipe, steps_per_epoch: int) -> None:
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
 
+def _all_layers(layer) -> list:
+    """``layer`` and every layer nested in it (functional models can contain models)."""
+    return [layer] + [inner for child in getattr(layer, "layers", []) for inner in _all_layers(child)]
+
+
+def recalibrate_batchnorm(model, x: np.ndarray, *, batch_size: int = 32) -> int:
+    """Re-estimate every BatchNormalization layer's moving mean and variance on clean images ``x``.
+
+    During training the moving statistics follow augmented batches (rotated, zoomed, brightened,
+    gamma-curved scans), which differ from real scans; at inference that mismatch costs accuracy
+    (on the real data, several points; see the closing note of issue 3). One forward pass in
+    training mode over un-augmented images, with each layer's momentum set so that the moving value
+    becomes the plain average over all batches, fixes it without touching any weight.
+    Returns the number of layers recalibrated.
+    """
+    norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms:
+        return 0
+    momenta = [layer.momentum for layer in norms]
+    batches = tf.data.Dataset.from_tensor_slices(np.asarray(x)).batch(batch_size)
+    try:
+        for k, images in enumerate(batches):
+            for layer in norms:
+                layer.momentum = k / (k + 1)  # moving <- (k * moving + batch) / (k + 1): a running mean
+            model(tf.cast(images, tf.float32), training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+    return len(norms)
+
+
 def fit(model, data, recipe: Recipe, *, run_dir: str | Path | None = None, time_budget_min: float | None = None,
         verbose: int | str = "auto") -> dict[str, Any]:
     """Compile and train ``model`` on ``data`` (a SplitArrays) with ``recipe``; return a training summary.
 
     With ``run_dir`` it writes the best epoch (lowest validation loss) to ``run_dir/model.keras``
-    and a per-epoch ``history.csv``, and returns the model reloaded from that checkpoint. The
+    and a per-epoch ``history.csv``, and continues with the model reloaded from that checkpoint.
+    With ``recipe.recalibrate_bn`` the model's BatchNorm statistics are then re-estimated on the
+    clean training scans (:func:`recalibrate_batchnorm`) and the checkpoint overwritten. The
     summary holds ``model``, ``history`` (dict of lists), ``epoch_seconds`` and ``stopped_early``.
     """
 
@@ -271,7 +305,11 @@ def fit(model, data, recipe: Recipe, *, run_dir: str | Path | None = None, time_
     history = model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, class_weight=weights,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
     if checkpoint is not None:
-        model = keras.models.load_model(checkpoint)
+        model = evaluate.load_classifier(checkpoint)
+    if recipe.recalibrate_bn:
+        recalibrate_batchnorm(model, data.x_train, batch_size=recipe.batch_size)
+        if checkpoint is not None:
+            model.save(checkpoint)
     return {
         "model": model,
         "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
@@ -337,7 +375,7 @@ def load_run(run_dir: str | Path) -> TrainedClassifier:
         raise FileNotFoundError(f"{run_dir} is not a complete run directory: missing {missing}")
     metrics_path = run_dir / "metrics.json"
     return TrainedClassifier(
-        model=keras.models.load_model(run_dir / "model.keras"),
+        model=evaluate.load_classifier(run_dir / "model.keras"),
         run_dir=run_dir,
         config=json.loads((run_dir / "config.json").read_text()),
         history=read_history(run_dir / "history.csv") if (run_dir / "history.csv").exists() else {},
