@@ -178,3 +178,51 @@ def test_shape_matching_closes_the_shape_gap():
     assert np.linalg.norm(result["vector"][:2]) < np.linalg.norm(naive[:2])  # less shape in the vector
     with pytest.raises(ValueError, match="no head outline"):
         latent.shape_matched_vector(z, is_tumour, np.where(np.arange(80)[:, None] == 0, np.nan, features))
+
+
+def test_examples_per_class_picks_from_each_class():
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    picks = latent.examples_per_class(labels, 2)
+    assert sorted(labels[picks].tolist()) == [0, 0, 1, 2, 2]
+
+
+def test_walk_and_edit_curves_start_at_their_base(toy_vae):
+    scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
+    z0, z1 = np.full((3, 2), -2.0, np.float32), np.full((3, 2), 2.0, np.float32)
+    for kind in ("lerp", "slerp"):
+        walk = latent.walk_curve(toy_vae, z0, z1, scorer, kind=kind, steps=[0.0, 0.5, 1.0])
+        assert walk["ssim"][0] == pytest.approx(1.0)
+    walk = latent.walk_curve(toy_vae, z0, z1, scorer, kind="lerp", steps=[0.0, 0.5, 1.0])
+    assert walk["p_tumour"][0] < walk["p_tumour"][-1]  # brighter towards z1
+    edit = latent.vector_edit_curve(toy_vae, z0, np.ones(2, np.float32), scorer, steps=[0.0, 1.0, 4.0])
+    assert edit["flip_rate"][0] == 0.0 and edit["flip_rate"][-1] == 1.0
+    assert latent.best_step(edit)["steps"] == 4.0
+    assert edit["blank"][0] == 3  # flat toy images have no head outline: counted, not hidden
+
+
+def test_shape_shift_is_measured_at_the_best_step():
+    curve = {"steps": [0.0, 1.0, 2.0], "flip_rate": [0.0, 0.8, 0.5], "area": [0.5, 0.6, 0.7],
+             "aspect_ratio": [1.0, 1.2, 1.3], "circularity": [0.9, 0.8, 0.7], "brightness": [0.4, 0.5, 0.6]}
+    shift = latent.shape_shift(curve)
+    assert shift == pytest.approx({"area": 0.1, "aspect_ratio": 0.2, "circularity": -0.1, "brightness": 0.1})
+
+
+def test_label_edit_curve_slides_the_conditional_label():
+    cvae = V.build_vae(SIZE, 2, num_classes=2)
+    scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
+    curve = latent.label_edit_curve(cvae, np.zeros((2, 2), np.float32), 0, 1, scorer, steps=[0.0, 1.0])
+    assert curve["steps"] == [0.0, 1.0] and curve["ssim"][0] == pytest.approx(1.0) and curve["ssim"][1] < 1.0
+    with pytest.raises(ValueError, match="decodes z together with a label"):
+        latent.decode(cvae, np.zeros((1, 2)))
+
+
+def test_ascent_summary_reports_where_the_ascent_ended(toy_vae):
+    scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
+    trajectory = latent.latent_ascent(toy_vae, scorer, n=3, steps=5, learning_rate=0.3)
+    rng = np.random.default_rng(0)
+    probe = latent.fit_probe(rng.standard_normal((20, 2)), np.arange(20) % 2)
+    summary = latent.ascent_summary(trajectory, toy_vae, probe)
+    assert summary["p_end"] > summary["p_start"]
+    assert summary["z_norm_end"] > summary["z_norm_start"]  # uphill is away from the origin here
+    assert 0 <= summary["probe_p_end"] <= 1 and summary["typical_prior_norm"] == pytest.approx(np.sqrt(2))
+    assert "z_norm_end" not in latent.ascent_summary(latent.pixel_ascent(scorer, trajectory.images[0], steps=2), toy_vae)

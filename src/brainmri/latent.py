@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from brainmri import config, shape
 from brainmri.models.vae import VAE, one_hot, ssim_per_image
@@ -83,10 +84,14 @@ def examples_per_class(labels: np.ndarray, per_class: int, seed: int = config.SE
 
 
 def embed_2d(z: np.ndarray, seed: int = config.SEED) -> dict[str, np.ndarray]:
-    """Two 2-D views of latent codes: PCA (linear, global) and t-SNE (local neighbourhoods)."""
+    """Two 2-D views of latent codes: PCA (linear, global) and t-SNE (local neighbourhoods).
+
+    t-SNE runs on one thread: next to TensorFlow's thread pools, OpenMP oversubscription made it
+    about 20x slower on a busy two-core machine."""
     perplexity = float(min(30, max(2, (len(z) - 1) // 3)))
-    return {"PCA of latent means": PCA(2, random_state=seed).fit_transform(z),
-            "t-SNE of latent means": TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(z)}
+    with threadpool_limits(1):
+        tsne = TSNE(2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed).fit_transform(z)
+    return {"PCA of latent means": PCA(2, random_state=seed).fit_transform(z), "t-SNE of latent means": tsne}
 
 
 def attribute_vector(z: np.ndarray, is_tumour: np.ndarray) -> np.ndarray:
