@@ -9,6 +9,7 @@ import pytest
 from brainmri.models import ARCHITECTURES, build_model, transfer
 
 SIZE = 32
+HEAD_2048 = 2 * 2048 + 2048 * 4 + 4  # layer norm (scale, offset) + dense, four classes
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +32,26 @@ def test_registered_in_the_model_registry():
 
 def test_resnet50_structure_and_frozen_backbone(resnet):
     names = [layer.name for layer in resnet.layers]
-    assert names == ["image", "to_rgb", "imagenet_preprocess", "backbone", "gap", "dropout", "predictions"]
+    assert names == ["image", "to_rgb", "imagenet_preprocess", "backbone", "gap", "head_norm", "dropout", "predictions"]
     assert resnet.name == "resnet50_random" and not transfer.is_pretrained(resnet)
     assert resnet.output_shape == (None, 4)
-    assert transfer.parameter_counts(resnet)["trainable"] == 2048 * 4 + 4  # the head only
+    assert transfer.parameter_counts(resnet)["trainable"] == HEAD_2048  # the head only
 
 
 def test_efficientnet_rgb_binary_structure(efficientnet):
     names = [layer.name for layer in efficientnet.layers]
-    assert names == ["image", "backbone", "gap", "dropout", "predictions"]  # rgb input, own preprocessing
+    assert names == ["image", "backbone", "gap", "head_norm", "dropout", "predictions"]  # rgb input, own preprocessing
     assert efficientnet.output_shape == (None, 1)
     assert efficientnet.get_layer("predictions").activation.__name__ == "sigmoid"
     assert transfer.arch_of(efficientnet) == "efficientnetb0"
+
+
+def test_head_sees_unit_scale_features_even_from_a_random_backbone(efficientnet):
+    x = scans(2, channels=3)
+    pooled = keras.Model(efficientnet.inputs, efficientnet.get_layer("gap").output)(x)
+    normed = keras.Model(efficientnet.inputs, efficientnet.get_layer("head_norm").output)(x)
+    assert float(keras.ops.max(keras.ops.abs(pooled))) < 1e-3  # random EfficientNetB0: vanishing features
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.std(normed, axis=-1)), 1.0, rtol=1e-2)
 
 
 def test_grayscale_is_tiled_and_caffe_preprocessing_matches_keras():
@@ -64,10 +73,10 @@ def test_unfreeze_last_stage_trains_conv5_but_no_batchnorm(resnet):
             expected = layer.name.startswith("conv5_") and not isinstance(layer, keras.layers.BatchNormalization)
             assert layer.trainable == expected, layer.name
         conv5 = sum(np.prod(w.shape) for l in backbone.layers if l.name in unfrozen for w in l.trainable_weights)
-        assert transfer.parameter_counts(resnet)["trainable"] == conv5 + 2048 * 4 + 4
+        assert transfer.parameter_counts(resnet)["trainable"] == conv5 + HEAD_2048
     finally:
         transfer.freeze_backbone(resnet)
-    assert transfer.parameter_counts(resnet)["trainable"] == 2048 * 4 + 4
+    assert transfer.parameter_counts(resnet)["trainable"] == HEAD_2048
 
 
 def test_fine_tuning_step_leaves_batchnorm_statistics_and_earlier_stages_alone(resnet):
@@ -100,6 +109,7 @@ def test_trainable_report_groups_by_stage_and_adds_up(efficientnet):
         for stage in ("stem", "block1", "block5"):
             assert rows[f"backbone/{stage}"]["trainable_params"] == 0
         assert rows["predictions"]["trainable_params"] == 1280 + 1
+        assert rows["head_norm"]["trainable_params"] == 2 * 1280
     finally:
         transfer.freeze_backbone(efficientnet)
 
@@ -164,6 +174,8 @@ def test_bad_arguments_name_the_problem():
         transfer.transfer_classifier("vgg99", input_shape=(SIZE, SIZE, 1), num_classes=4, weights=None)
     with pytest.raises(ValueError, match="at least 32 pixels"):
         transfer.resnet50(input_shape=(16, 16, 1), num_classes=4, weights=None)
+    with pytest.raises(ValueError, match="weights must be 'imagenet' or None"):
+        transfer.resnet50(input_shape=(SIZE, SIZE, 1), num_classes=4, weights="weights.h5")
     with pytest.raises(ValueError, match="dropout"):
         transfer.resnet50(input_shape=(SIZE, SIZE, 1), num_classes=4, weights=None, dropout=1.0)
     flat = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)], name="flat")
@@ -210,8 +222,9 @@ def test_two_stage_fit_trains_head_then_last_stage(monkeypatch):
 
     assert list(stages) == ["frozen", "fine_tuned"]
     frozen, tuned = stages["frozen"], stages["fine_tuned"]
-    assert frozen.parameters["trainable"] == 8 * k + k
-    assert tuned.parameters["trainable"] == 8 * k + k + 3 * 3 * 4 * 8 + 8  # + conv5 kernel and bias
+    head = 2 * 8 + 8 * k + k  # layer norm + dense
+    assert frozen.parameters["trainable"] == head
+    assert tuned.parameters["trainable"] == head + 3 * 3 * 4 * 8 + 8  # + conv5 kernel and bias
     assert len(frozen.history["val_loss"]) == len(tuned.epoch_seconds) == 2 and tuned.seconds_per_epoch > 0
     assert frozen.scores["n"] == tuned.scores["n"] == len(data.x_val)
     table = transfer.stage_table(stages)

@@ -4,7 +4,12 @@ The model takes raw pixels in ``[0, 255]`` like every classifier here (CONTRIBUT
 a grayscale scan is tiled to three channels, the backbone's own ImageNet preprocessing is applied
 (ResNet50: RGB to BGR and mean subtraction; EfficientNetB0 carries its rescaling and normalisation
 inside the application itself), and the backbone, a nested model named ``backbone``, feeds a new
-head: global average pooling, dropout, dense ``predictions``.
+head: global average pooling, layer normalisation, dropout, dense ``predictions``.
+
+The layer normalisation (as in ConvNeXt's head) makes the head independent of the scale of the
+backbone's features. Pretrained features are of order one; those of a randomly initialised
+EfficientNetB0 in inference mode are of order 1e-6 (each of its 16 squeeze-and-excitation gates
+roughly halves the signal), and a dense head fed directly with them does not learn at all.
 
 Two stages: first the backbone is frozen and only the head learns; then the last stage of the
 backbone (the layers at its coarsest resolution: ResNet50's ``conv5``, EfficientNetB0's
@@ -37,6 +42,7 @@ from brainmri.models.layers import check_input, classifier_output
 
 BACKBONE_LAYER = "backbone"
 _STAGE = re.compile(r"conv\d+|block\d+|[a-z]+")  # stage of a backbone layer, from its name
+HEAD_NORM_EPSILON = 1e-20  # far below the feature variance of even a random backbone (about 1e-12, see above)
 DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation, so an unreachable host fails instead of hanging
 
 # ImageNet channel means (RGB order) that ResNet50's "caffe" preprocessing subtracts.
@@ -113,8 +119,10 @@ def load_backbone(arch: str, input_shape: tuple[int, int, int], weights: str | N
     """
     spec = _spec(arch)
     build = lambda w: spec.application(include_top=False, weights=w, input_shape=input_shape, name=BACKBONE_LAYER)  # noqa: E731
+    if weights is None:
+        return build(None), False
     if weights != "imagenet":
-        return build(weights), False
+        raise ValueError(f"{arch}: weights must be 'imagenet' or None, got {weights!r}")
     try:
         with _download_guard(DOWNLOAD_TIMEOUT_S):
             backbone = build("imagenet")
@@ -132,7 +140,7 @@ def transfer_classifier(
     arch: str, *, input_shape: tuple[int, int, int], num_classes: int, weights: str | None = "imagenet",
     dropout: float = 0.3,
 ) -> keras.Model:
-    """``image`` -> [grayscale to RGB] -> [preprocessing] -> ``backbone`` (frozen) -> ``gap`` -> ``dropout`` -> ``predictions``."""
+    """``image`` -> [``to_rgb``] -> [preprocessing] -> ``backbone`` (frozen) -> ``gap`` -> ``head_norm`` -> ``dropout`` -> ``predictions``."""
     shape = check_input(input_shape, num_classes)
     if min(shape[:2]) < MIN_INPUT_SIDE:
         raise ValueError(f"{arch}: input sides must be at least {MIN_INPUT_SIDE} pixels, got {shape[:2]}")
@@ -147,6 +155,7 @@ def transfer_classifier(
         x = preprocessing()(x)
     x = backbone(x, training=False)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.LayerNormalization(epsilon=HEAD_NORM_EPSILON, name="head_norm")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = classifier_output(x, num_classes)
     return keras.Model(inputs, outputs, name=f"{arch}_{'imagenet' if pretrained else 'random'}")
