@@ -1,6 +1,8 @@
 """``python -m brainmri train`` then ``evaluate --json`` on a tiny Kaggle-layout folder written here."""
 
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -46,10 +48,12 @@ def test_train_writes_the_run_directory(run_dir):
     assert metrics["split"] == "validation" and 0 <= metrics["accuracy"] <= 1 and metrics["epochs_run"] == 1
 
 
-def test_evaluate_prints_one_json_object_for_the_testing_split(run_dir, dataset, capsys):
-    capsys.readouterr()
-    assert main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(dataset), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+def test_evaluate_prints_one_json_object_for_the_testing_split(run_dir, dataset):
+    """In a fresh interpreter, as a user runs it: the saved model must load with no prior imports."""
+    done = subprocess.run([sys.executable, "-m", "brainmri", "evaluate", "--model", str(run_dir / "model.keras"),
+                           "--data", str(dataset), "--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)  # stdout is the JSON object and nothing else
     assert {"n", "accuracy", "macro_f1", "binary_accuracy", "per_class", "confusion_matrix", "class_names",
             "skipped"} <= set(result)
     assert result["n"] == 12 and result["class_names"] == CLASSES

@@ -28,10 +28,10 @@ ARCH_PARAMS = ("width", "depth", "se_ratio", "dropout")
 
 
 def screening_budget(profile: config.Profile) -> tuple[int, int]:
-    """Epochs and training scans per class for a screening run: a tenth of the profile's epochs
+    """Epochs and training scans per class for a screening run: a fifth of the profile's epochs
     (at least one) on at most 100 scans per class (or the profile's cap, if smaller)."""
     per_class = min(100, profile.max_per_class) if profile.max_per_class else 100
-    return max(1, round(profile.epochs / 10)), per_class
+    return max(1, round(profile.epochs / 5)), per_class
 
 
 def sample_trials(n: int, space: dict[str, list] = SEARCH_SPACE, seed: int = config.SEED) -> list[dict[str, Any]]:
