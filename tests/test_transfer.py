@@ -250,12 +250,12 @@ def test_trainable_table_lists_stages_and_total(efficientnet):
     assert any(line.startswith("backbone/block6") for line in lines)
 
 
-def test_best_from_scratch_finds_the_most_accurate_scores():
-    def scores(accuracy):
-        return {"accuracy": accuracy, "macro_f1": accuracy, "per_class": {"a": {"precision": 1.0, "recall": accuracy}}}
-
-    record = {"provenance": {"profile": "smoke"}, "models": {"plain_cnn_1": scores(0.6), "residual_cnn": scores(0.9)},
-              "sweep": [{"note": "no scores here"}]}
-    best = transfer.best_from_scratch(record)
-    assert best == {"name": "models/residual_cnn", "metrics": {"accuracy": 0.9, "precision": 1.0, "recall": 0.9, "f1": 0.9}}
-    assert transfer.best_from_scratch({"provenance": {}}) is None
+def test_from_scratch_baseline_reads_notebook_03_validation_scores():
+    scores = {"n": 10, "accuracy": 0.9, "macro_f1": 0.8, "per_class": {"a": {"precision": 1.0, "recall": 0.9}}}
+    record = {"provenance": {}, "recipe": {"arch": "residual_cnn"}, "train": {**scores, "accuracy": 1.0},
+              "validation": scores}
+    assert transfer.from_scratch_baseline(record) == {
+        "name": "residual_cnn (notebook 03)", "n_val": 10,
+        "metrics": {"accuracy": 0.9, "precision": 1.0, "recall": 0.9, "f1": 0.8}}
+    with pytest.raises(ValueError, match="rerun notebook 03"):
+        transfer.from_scratch_baseline({"provenance": {}})

@@ -311,28 +311,16 @@ def trainable_report(model: keras.Model) -> list[dict[str, object]]:
     return list(rows.values())
 
 
-def best_from_scratch(record: dict[str, object]) -> dict[str, object] | None:
-    """The model with the highest validation accuracy among the scores in notebook 03's results.
+def from_scratch_baseline(record: dict[str, object]) -> dict[str, object]:
+    """Notebook 03's default classifier (the best recipe of its sweep) from ``results/03_classifier.json``.
 
-    Scores are the dictionaries of :func:`brainmri.evaluate.evaluate_model` (they hold ``accuracy``
-    and ``per_class``) anywhere in ``record``; a model is named by its path of keys. Returns
-    ``{"name", "metrics"}`` with :func:`headline_metrics`, or None when the record holds no scores.
+    Returns ``{"name", "n_val", "metrics"}`` with its validation :func:`headline_metrics`.
     """
-    found: list[tuple[str, dict]] = []
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            if "accuracy" in node and "per_class" in node:
-                found.append(("/".join(path), node))
-                return
-            for key, value in node.items():
-                walk(value, (*path, str(key)))
-
-    walk(record, ())
-    if not found:
-        return None
-    name, scores = max(found, key=lambda item: item[1]["accuracy"])
-    return {"name": name, "metrics": headline_metrics(scores)}
+    try:
+        scores, arch = record["validation"], record["recipe"]["arch"]
+    except (KeyError, TypeError):
+        raise ValueError("notebook 03's results lack 'validation' scores or 'recipe.arch'; rerun notebook 03") from None
+    return {"name": f"{arch} (notebook 03)", "n_val": int(scores["n"]), "metrics": headline_metrics(scores)}
 
 
 def trainable_table(model: keras.Model) -> str:
