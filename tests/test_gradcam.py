@@ -238,3 +238,13 @@ def test_pick_examples_takes_correct_ones_per_class_then_mistakes():
     assert len(picked) == 5
     assert all(labels[i] == predicted[i] for i in picked[:3]) and sorted(labels[picked[:3]]) == [0, 1, 2]
     assert all(labels[i] != predicted[i] for i in picked[3:])
+
+
+def test_block_outputs_lists_the_residual_cnn_blocks_in_order():
+    from brainmri.explain.gradcam import block_outputs
+    from brainmri.models import build_model
+
+    model = build_model("residual_cnn", input_shape=(32, 32, 1), num_classes=3, width=4, stages=2)
+    names = block_outputs(model)
+    assert names == ["stage1_block1_out", "stage2_block1_out"]
+    assert GradCAM(model).layer == names[-1]

@@ -72,6 +72,11 @@ def resolve_layer(model: keras.Model, name: str | None) -> list[keras.layers.Lay
     return path
 
 
+def block_outputs(model: keras.Model, suffix: str = "_out") -> list[str]:
+    """Names of the layers that end a convolutional block (``*_out`` in our builders), input side first."""
+    return [layer.name for layer in model.layers if layer.name.endswith(suffix) and _has_4d_output(layer)]
+
+
 def layer_path_name(path: list[keras.layers.Layer]) -> str:
     return LAYER_PATH_SEPARATOR.join(layer.name for layer in path)
 
