@@ -82,3 +82,22 @@ def test_threshold_sweep_finds_the_threshold_that_matches_the_truth():
     rows = threshold_sweep(heat, truth, [0.3, 0.6, 0.9])
     assert [r["dice"] for r in rows] == [pytest.approx(2 / 3), 1.0, 0.0]
     assert best_threshold(rows) == 0.6
+
+
+def test_choose_layer_and_threshold_scans_every_pair():
+    from brainmri.segmentation import choose_layer_and_threshold
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a_out")(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="b_out")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="predictions")(x))
+    images = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 1)).astype("float32")
+    truth = np.zeros((4, 16, 16), np.uint8)
+    truth[:, 4:8, 4:8] = 1
+    layer, threshold, rows = choose_layer_and_threshold(model, images, np.array([0, 1, 3, 0]), truth,
+                                                        ["a_out", "b_out"], [0.3, 0.6])
+    assert len(rows) == 4 and {r["layer"] for r in rows} == {"a_out", "b_out"}
+    best = max(rows, key=lambda r: r["dice"])
+    assert (layer, threshold) == (best["layer"], best["threshold"])

@@ -132,3 +132,19 @@ def threshold_sweep(heatmaps: np.ndarray, truth: np.ndarray, thresholds) -> list
 def best_threshold(rows: list[dict[str, float]]) -> float:
     """The threshold of the sweep with the highest Dice."""
     return max(rows, key=lambda row: row["dice"])["threshold"]
+
+
+def choose_layer_and_threshold(model: keras.Model, images: np.ndarray, labels: np.ndarray, truth: np.ndarray,
+                               layers: list[str], thresholds) -> tuple[str, float, list[dict]]:
+    """The Grad-CAM target layer and threshold whose pseudo-masks best match ``truth`` (mean Dice).
+
+    Meant for the phantom, where true masks exist; the choice is then reused on real scans.
+    """
+    from brainmri.explain.gradcam import GradCAM
+
+    rows = []
+    for layer in layers:
+        heat = heatmaps_in_batches(GradCAM(model, layer=layer), images, labels)
+        rows += [{"layer": layer, **row} for row in threshold_sweep(heat, truth, thresholds)]
+    best = max(rows, key=lambda row: row["dice"])
+    return best["layer"], best["threshold"], rows
