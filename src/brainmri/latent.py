@@ -192,6 +192,34 @@ class Trajectory:
     images: np.ndarray  # (T + 1, n, S, S, 1)
 
 
+def _ascend(variable: tf.Variable, render: Callable, scorer: TumourScorer, steps: int, learning_rate: float,
+            penalty: Callable | None = None):
+    """Adam on ``variable`` to maximise ``log P(target | render(variable)) - penalty(variable)``; the
+    image and probability are recorded before each update (and once after the last). One compiled
+    step, so a hundred steps cost a hundred forward-backward passes and no Python overhead."""
+    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer.build([variable])
+
+    @tf.function
+    def step(update: bool):
+        with tf.GradientTape() as tape:
+            image = render(variable)
+            p = scorer(image)
+            objective = tf.math.log(p + 1e-7) - (penalty(variable) if penalty is not None else 0.0)
+            loss = -tf.reduce_sum(objective)
+        if update:
+            optimizer.apply_gradients([(tape.gradient(loss, variable), variable)])
+        return image, p
+
+    values, probs, images = [], [], []
+    for i in range(steps + 1):
+        values.append(variable.numpy().copy())
+        image, p = step(tf.constant(i < steps))
+        probs.append(p.numpy())
+        images.append(image.numpy())
+    return np.stack(values), np.stack(probs), np.stack(images)
+
+
 def latent_ascent(vae: VAE, scorer: TumourScorer, *, n: int = 8, steps: int = 100, learning_rate: float = 0.05,
                   prior_weight: float = 0.0, z0: np.ndarray | None = None, label: np.ndarray | None = None,
                   seed: int = config.SEED) -> Trajectory:
@@ -200,40 +228,19 @@ def latent_ascent(vae: VAE, scorer: TumourScorer, *, n: int = 8, steps: int = 10
     prior: without it, the ascent may wander where the decoder produces no brain at all."""
     if z0 is None:
         z0 = np.random.default_rng(seed).standard_normal((n, vae.latent_dim)).astype(np.float32)
-    z = tf.Variable(z0, dtype=tf.float32)
-    optimizer = keras.optimizers.Adam(learning_rate)
-    zs, probs, images = [], [], []
-    for step in range(steps + 1):
-        with tf.GradientTape() as tape:
-            image = vae.decode(z, label)
-            p = scorer(image)
-            objective = tf.math.log(p + 1e-7) - prior_weight * 0.5 * tf.reduce_sum(tf.square(z), axis=-1)
-            loss = -tf.reduce_sum(objective)
-        zs.append(z.numpy().copy())
-        probs.append(p.numpy())
-        images.append(keras.ops.convert_to_numpy(image))
-        if step < steps:
-            optimizer.apply_gradients([(tape.gradient(loss, z), z)])
-    return Trajectory(np.stack(zs), np.stack(probs), np.stack(images))
+    label = None if label is None else tf.constant(label, tf.float32)
+    zs, probs, images = _ascend(
+        tf.Variable(z0, dtype=tf.float32), lambda z: vae.decode(z, label), scorer, steps, learning_rate,
+        (lambda z: prior_weight * 0.5 * tf.reduce_sum(tf.square(z), axis=-1)) if prior_weight else None)
+    return Trajectory(zs, probs, images)
 
 
 def pixel_ascent(scorer: TumourScorer, start: np.ndarray, *, steps: int = 100, learning_rate: float = 0.05) -> Trajectory:
     """Activation maximisation in pixel space: maximise ``log P(target)`` over the image itself,
     parameterised as ``sigmoid(u)`` so it stays in ``[0, 1]``. Nothing keeps it brain-like."""
     start = np.clip(np.asarray(start, np.float32), 1e-3, 1 - 1e-3)
-    u = tf.Variable(np.log(start / (1 - start)))
-    optimizer = keras.optimizers.Adam(learning_rate)
-    probs, images = [], []
-    for step in range(steps + 1):
-        with tf.GradientTape() as tape:
-            image = tf.sigmoid(u)
-            p = scorer(image)
-            loss = -tf.reduce_sum(tf.math.log(p + 1e-7))
-        probs.append(p.numpy())
-        images.append(image.numpy())
-        if step < steps:
-            optimizer.apply_gradients([(tape.gradient(loss, u), u)])
-    return Trajectory(None, np.stack(probs), np.stack(images))
+    _, probs, images = _ascend(tf.Variable(np.log(start / (1 - start))), tf.sigmoid, scorer, steps, learning_rate)
+    return Trajectory(None, probs, images)
 
 
 def ascent_summary(trajectory: Trajectory, vae: VAE, probe=None) -> dict[str, float]:
