@@ -74,3 +74,10 @@ def test_evaluate_needs_the_run_config(tmp_path, dataset):
         main(["evaluate", "--model", str(lone), "--data", str(dataset), "--json"])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         main(["evaluate", "--model", str(tmp_path / "missing.keras"), "--data", str(dataset)])
+
+
+def test_evaluate_without_json_prints_a_readable_report(run_dir, dataset, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(dataset)]) == 0
+    out = capsys.readouterr().out
+    assert "12 scans from" in out and "1 skipped" in out and "macro avg" in out and "tumour/no tumour accuracy" in out

@@ -147,14 +147,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
         data = load_evaluation_set(args.data, record["image_size"], record["color"], record["class_names"])
         if len(data.x) == 0:
             raise ValueError(f"{args.data}: no readable scans to evaluate ({len(data.skipped)} skipped)")
-        model = load_classifier(model_path)
-        result = evaluate_model(model, data.x, data.y, data.class_names)
+        proba = predict_proba(load_classifier(model_path), data.x)
+        result = classification_metrics(data.y, proba, data.class_names)
     result["skipped"] = [{"path": str(s.relpath), "reason": s.reason} for s in data.skipped]
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"{result['n']} scans from {args.data} ({len(result['skipped'])} skipped)")
-    print(classification_report_text(data.y, predict_proba(model, data.x), data.class_names))
+    print(classification_report_text(data.y, proba, data.class_names))
     print(f"accuracy {result['accuracy']:.4f}  macro F1 {result['macro_f1']:.4f}"
           + (f"  tumour/no tumour accuracy {result['binary_accuracy']:.4f}" if "binary_accuracy" in result else ""))
     return 0

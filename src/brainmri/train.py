@@ -267,10 +267,11 @@ def fit(model, data, recipe: Recipe, *, run_dir: str | Path | None = None, time_
         verbose: int | str = "auto") -> dict[str, Any]:
     """Compile and train ``model`` on ``data`` (a SplitArrays) with ``recipe``; return a training summary.
 
-    With ``run_dir`` it writes the best epoch (lowest validation loss) to ``run_dir/model.keras``
-    and a per-epoch ``history.csv``, and continues with the model reloaded from that checkpoint.
-    With ``recipe.recalibrate_bn`` the model's BatchNorm statistics are then re-estimated on the
-    clean training scans (:func:`recalibrate_batchnorm`) and the checkpoint overwritten. The
+    With ``run_dir`` it checkpoints to ``run_dir/model.keras`` (the epoch with the lowest validation
+    loss; the last epoch when ``recipe.recalibrate_bn``), writes a per-epoch ``history.csv``, and
+    continues with the model reloaded from that checkpoint. With ``recipe.recalibrate_bn`` the
+    model's BatchNorm statistics are then re-estimated on the clean training scans
+    (:func:`recalibrate_batchnorm`) and the checkpoint overwritten. The
     summary holds ``model``, ``history`` (dict of lists), ``epoch_seconds`` and ``stopped_early``.
     """
 
@@ -298,7 +299,11 @@ def fit(model, data, recipe: Recipe, *, run_dir: str | Path | None = None, time_
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = run_dir / "model.keras"
-        callbacks += [keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss", save_best_only=True),
+        # Without recalibration, keep the epoch with the lowest validation loss. With it, validation
+        # during training uses BatchNorm statistics of augmented batches, which misjudges epochs
+        # (on the real data it preferred an epoch several points worse): keep the last epoch.
+        callbacks += [keras.callbacks.ModelCheckpoint(checkpoint, monitor="val_loss",
+                                                      save_best_only=not recipe.recalibrate_bn),
                       keras.callbacks.CSVLogger(run_dir / "history.csv")]
     weights = class_weights(data.y_train, num_classes) if recipe.class_weights else None
     keras.utils.set_random_seed(recipe.seed)
