@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def execute_notebook(path: Path, *, output_dir: Path | None = None, timeout: int
     The profile and paths come from the environment (``BRAINMRI_*``). The executed copy, with
     outputs, is written to ``output_dir`` when given; the committed notebook stays clean.
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # kernels inherit it: no C++ log noise
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name="python3",
