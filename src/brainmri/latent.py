@@ -311,12 +311,18 @@ def finetune_encoder(vae: VAE, x_train: np.ndarray, t_train: np.ndarray, x_val: 
 
 # ---------------------------------------------------------------- measures along a sweep
 
-def measure(images: np.ndarray, base: np.ndarray, scorer: TumourScorer) -> dict[str, float]:
-    """For one set of generated images: P(tumour) mean, flip rate (P >= 0.5), SSIM to ``base``
-    (the same codes unedited), and the mean head shape; blank heads are counted, not hidden."""
+def measure(images: np.ndarray, base: np.ndarray, scorer: TumourScorer, base_p: np.ndarray | None = None) -> dict[str, float]:
+    """For one set of generated images: mean P(tumour); tumour rate (share with P >= 0.5); flip rate
+    (share called tumour among those whose ``base`` was called healthy: a classifier that already
+    calls a blurry decoding tumour does not count as a flip); SSIM to ``base`` (the same codes
+    unedited); and the mean head shape. Blank heads are counted, not hidden."""
     p = scorer.predict(images)
+    base_p = scorer.predict(base) if base_p is None else base_p
+    was_healthy = base_p < 0.5
     table = shape.shape_table(images)
-    return {"p_tumour": float(p.mean()), "flip_rate": float((p >= 0.5).mean()),
+    return {"p_tumour": float(p.mean()), "tumour_rate": float((p >= 0.5).mean()),
+            "flip_rate": float((p[was_healthy] >= 0.5).mean()) if was_healthy.any() else float("nan"),
+            "base_healthy": int(was_healthy.sum()),
             "ssim": float(ssim_per_image(base, images).mean()),
             **{name: float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
                for name, values in table.items()},
@@ -329,7 +335,8 @@ def sweep(generate: Callable[[float], np.ndarray], steps, scorer: TumourScorer) 
     a conditional edit is ``lambda a: decode(cvae, z, (1 - a) * healthy + a * tumour)``."""
     steps = [float(a) for a in steps]
     base = generate(steps[0])
-    rows = [measure(generate(a), base, scorer) for a in steps]
+    base_p = scorer.predict(base)
+    rows = [measure(generate(a), base, scorer, base_p) for a in steps]
     return {"steps": steps, **{key: [row[key] for row in rows] for key in rows[0]}}
 
 
@@ -361,7 +368,7 @@ def shape_shift(curve: dict, features=("area", "aspect_ratio", "circularity", "b
 
 def best_step(curve: dict[str, list[float]]) -> dict[str, float]:
     """The step with the highest flip rate (the smallest such step on ties), with its measures."""
-    i = int(np.argmax(curve["flip_rate"]))
+    i = int(np.nanargmax(curve["flip_rate"])) if np.isfinite(curve["flip_rate"]).any() else 0
     return {key: values[i] for key, values in curve.items()}
 
 
