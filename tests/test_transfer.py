@@ -1,6 +1,8 @@
 """Transfer classifiers: structure, preprocessing, freezing, BatchNorm in inference mode, weights fallback, .keras round trip."""
 
 import socket
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -125,6 +127,15 @@ def test_keras_round_trip_keeps_predictions_trainability_and_name(resnet, tmp_pa
     np.testing.assert_allclose(loaded(x), model(x), rtol=1e-5, atol=1e-6)
     assert loaded.name == "resnet50_random"
     assert transfer.parameter_counts(loaded) == transfer.parameter_counts(model)
+
+
+def test_saved_model_loads_in_a_fresh_interpreter_through_the_evaluate_loader(resnet, tmp_path):
+    path = tmp_path / "model.keras"
+    resnet.save(path)
+    code = f"from brainmri.evaluate import load_classifier; print(load_classifier({str(path)!r}).name)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "resnet50_random"
 
 
 def _fake_application(failure):

@@ -69,3 +69,35 @@ def classifier_output(x, num_classes: int):
     if num_classes == 2:
         return layers.Dense(1, activation="sigmoid", dtype="float32", name="predictions")(x)
     return layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+
+
+# ImageNet channel means (RGB order) that ResNet50's "caffe" preprocessing subtracts.
+_IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
+
+
+@keras.saving.register_keras_serializable(package="brainmri")
+class GrayscaleToRGB(layers.Layer):
+    """Repeat a one-channel image three times so that an ImageNet backbone can take it."""
+
+    def call(self, inputs):
+        return ops.repeat(inputs, 3, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 3)
+
+
+@keras.saving.register_keras_serializable(package="brainmri")
+class CaffePreprocess(layers.Layer):
+    """ResNet50's ImageNet preprocessing on pixels in ``[0, 255]``: RGB to BGR, minus the channel means.
+
+    The same arithmetic as ``keras.applications.resnet50.preprocess_input``, as a registered layer
+    so that a saved model loads without custom objects.
+    """
+
+    def call(self, inputs):
+        bgr = ops.flip(ops.cast(inputs, self.compute_dtype), axis=-1)
+        mean_bgr = ops.convert_to_tensor(_IMAGENET_MEAN_RGB[::-1], dtype=self.compute_dtype)
+        return bgr - mean_bgr
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
