@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-
 from brainmri import benchmarking, config, latent
 from brainmri.data import load_dataset, resolve_data_root
 from brainmri.models import vae as V
