@@ -22,16 +22,18 @@ def test_sample_trials_are_distinct_seeded_and_bounded():
 
 
 def test_screening_budget_is_a_fraction_of_the_profile():
-    assert sweep.screening_budget(config.get_profile("smoke")) == (1, 16)
-    epochs, per_class = sweep.screening_budget(config.get_profile("default"))
-    assert 1 <= epochs < config.get_profile("default").epochs and per_class == 100
+    assert sweep.screening_budget(config.get_profile("smoke")) == (1, 16, 16)
+    epochs, per_class, val_per_class = sweep.screening_budget(config.get_profile("default"))
+    assert 1 <= epochs < config.get_profile("default").epochs and (per_class, val_per_class) == (100, 50)
 
 
-def test_balanced_subset_caps_training_only():
+def test_balanced_subset_caps_each_class():
     data = quadrant_data(n_train=32, n_val=16)
     small = sweep.balanced_subset(data, 3)
     assert np.bincount(small.y_train).tolist() == [3, 3, 3, 3]
-    assert small.x_val is data.x_val and len(small.x_train) == 12
+    assert np.array_equal(small.x_val, data.x_val) and len(small.x_train) == 12
+    both = sweep.balanced_subset(data, 3, val_per_class=2)
+    assert np.bincount(both.y_val).tolist() == [2, 2, 2, 2] and len(both.x_train) == 12
     assert sweep.balanced_subset(data, None) is data
 
 

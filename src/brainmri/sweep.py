@@ -1,7 +1,7 @@
 """Short training runs to compare architectures and to sweep the residual CNN's hyperparameters.
 
-Both are screening tools: a few epochs on a class-balanced subset, scored on the full validation
-split. They rank settings cheaply; the chosen recipe is then trained properly (:mod:`brainmri.train`).
+Both are screening tools: a few epochs on a class-balanced subset, scored on a class-balanced
+part of the validation split. They rank settings cheaply; the chosen recipe is then trained properly (:mod:`brainmri.train`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ SEARCH_SPACE: dict[str, list] = {
 ARCH_PARAMS = ("width", "depth", "se_ratio", "dropout")
 
 
-def screening_budget(profile: config.Profile) -> tuple[int, int]:
-    """Epochs and training scans per class for a screening run: a fifth of the profile's epochs
-    (at least one) on at most 100 scans per class (or the profile's cap, if smaller)."""
-    per_class = min(100, profile.max_per_class) if profile.max_per_class else 100
-    return max(1, round(profile.epochs / 5)), per_class
+def screening_budget(profile: config.Profile) -> tuple[int, int, int]:
+    """Epochs, training scans per class and validation scans per class for a screening run:
+    a fifth of the profile's epochs (at least one), at most 100 training and 50 validation scans
+    per class (or the profile's cap, if smaller)."""
+    cap = profile.max_per_class or 100
+    return max(1, round(profile.epochs / 5)), min(100, cap), min(50, cap)
 
 
 def sample_trials(n: int, space: dict[str, list] = SEARCH_SPACE, seed: int = config.SEED) -> list[dict[str, Any]]:
@@ -43,16 +44,23 @@ def sample_trials(n: int, space: dict[str, list] = SEARCH_SPACE, seed: int = con
     return [grid[i] for i in picks]
 
 
-def balanced_subset(data, per_class: int | None, seed: int = config.SEED):
-    """``data`` with at most ``per_class`` training scans per class (validation untouched)."""
+def _cap_per_class(y: np.ndarray, num_classes: int, per_class: int | None, rng: np.random.Generator) -> np.ndarray:
     if per_class is None:
+        return np.arange(len(y))
+    return np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == k))[:per_class] for k in range(num_classes)]))
+
+
+def balanced_subset(data, per_class: int | None, val_per_class: int | None = None, seed: int = config.SEED):
+    """``data`` with at most ``per_class`` training and ``val_per_class`` validation scans per class."""
+    if per_class is None and val_per_class is None:
         return data
     rng = np.random.default_rng(seed)
-    keep = np.sort(np.concatenate([
-        rng.permutation(np.flatnonzero(data.y_train == k))[:per_class] for k in range(len(data.class_names))
-    ]))
-    return types.SimpleNamespace(x_train=data.x_train[keep], y_train=data.y_train[keep], x_val=data.x_val,
-                                 y_val=data.y_val, class_names=list(data.class_names), source=data.source)
+    k = len(data.class_names)
+    train_keep = _cap_per_class(data.y_train, k, per_class, rng)
+    val_keep = _cap_per_class(data.y_val, k, val_per_class, rng)
+    return types.SimpleNamespace(x_train=data.x_train[train_keep], y_train=data.y_train[train_keep],
+                                 x_val=data.x_val[val_keep], y_val=data.y_val[val_keep],
+                                 class_names=list(data.class_names), source=data.source)
 
 
 def parameter_count(arch: str, input_shape: tuple[int, int, int], num_classes: int = 4, **kwargs) -> int:
