@@ -18,7 +18,7 @@ from brainmri import config, evaluate, train
 from brainmri.models import build_model
 
 SEARCH_SPACE: dict[str, list] = {
-    "width": [8, 16, 24, 32],
+    "width": [16, 24, 32],  # width 8 crashed TensorFlow 2.21 (oneDNN heap corruption) on real data
     "depth": [1, 2],
     "se_ratio": [0.0, 0.25],
     "dropout": [0.0, 0.3, 0.5],
