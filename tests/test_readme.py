@@ -20,6 +20,25 @@ def test_placeholders_are_filled_from_results(saved_result):
     assert readme.render(text) == "acc 97.3%, 123,456 params, 7.2x"
 
 
+def test_keys_may_contain_dots_and_spaces():
+    path = config.results_dir() / "99_dotted.json"
+    path.write_text(json.dumps({"diff": {"tf.nn.conv2d (SAME)": 0.5, "tf": {"nn": 1}}}))
+    assert readme.render("{{ 99_dotted.diff.tf.nn.conv2d (SAME) }} {{ 99_dotted.diff.tf.nn }}") == "0.5 1"
+
+
+def test_table_placeholder_renders_rows():
+    path = config.results_dir() / "99_table.json"
+    path.write_text(json.dumps({"rows": [{"map": "Grad-CAM", "auc": 0.51234}, {"map": "random", "auc": 0.5}]}))
+    assert readme.render("{{ table:99_table.rows }}") == (
+        "| map | auc |\n|---|---|\n| Grad-CAM | 0.512 |\n| random | 0.500 |"
+    )
+
+
+def test_table_placeholder_rejects_a_scalar(saved_result):
+    with pytest.raises(ValueError, match="needs a non-empty list of dicts"):
+        readme.render("{{ table:99_example.accuracy }}")
+
+
 def test_unformatted_placeholder_prints_the_value(saved_result):
     assert readme.render("{{ 99_example.model.params }}") == "123456"
 

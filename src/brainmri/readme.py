@@ -8,6 +8,7 @@ Placeholders:
 - ``{{ results_name.dotted.key }}`` or ``{{ ... | fmt }}`` with fmt one of ``pct`` (0.973 -> 97.3%),
   ``f1``, ``f2``, ``f3`` (fixed decimals), ``int`` (thousands separators), ``x`` (ratio, 1 decimal);
 - ``{{ badge:NN_name.ipynb }}``: an "Open in Colab" badge;
+- ``{{ table:results_name.key }}``: a list of dicts (rows) as a Markdown table, numbers to 3 decimals;
 - ``{{ benchmarks }}``: the benchmark table from ``results/benchmarks/``.
 """
 
@@ -37,17 +38,39 @@ def template_path():
     return config.project_root() / "docs" / "README.template.md"
 
 
+def _descend(value: Any, path: str, expression: str, name: str) -> Any:
+    """Follow ``path`` into nested dicts; keys may themselves contain dots (the longest key wins)."""
+    while path:
+        keys = [k for k in value if path == k or path.startswith(k + ".")] if isinstance(value, dict) else []
+        if not keys:
+            raise KeyError(f"README placeholder {{{{ {expression} }}}}: results/{name}.json has no {path.split('.')[0]!r}")
+        key = max(keys, key=len)
+        value, path = value[key], path[len(key) + 1:]
+    return value
+
+
 def lookup(expression: str, cache: dict[str, dict]) -> Any:
     """Value at ``results_name.key.key`` in ``results/<results_name>.json``."""
-    name, _, dotted = expression.partition(".")
+    name, _, path = expression.partition(".")
     if name not in cache:
         cache[name] = results.load_results(name)
-    value: Any = cache[name]
-    for key in dotted.split(".") if dotted else []:
-        if not isinstance(value, dict) or key not in value:
-            raise KeyError(f"README placeholder {{{{ {expression} }}}}: results/{name}.json has no {key!r}")
-        value = value[key]
-    return value
+    return _descend(cache[name], path, expression, name)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def markdown_rows(rows: list[dict[str, Any]]) -> str:
+    """Rows of a saved table as Markdown, columns in the order of the first row."""
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
+        raise ValueError(f"a README table needs a non-empty list of dicts, got {str(rows)[:80]}")
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def _substitute(match: re.Match, cache: dict[str, dict]) -> str:
@@ -56,6 +79,8 @@ def _substitute(match: re.Match, cache: dict[str, dict]) -> str:
         return colab_badge(expression.removeprefix("badge:"))
     if expression == "benchmarks":
         return benchmark_table()
+    if expression.startswith("table:"):
+        return markdown_rows(lookup(expression.removeprefix("table:"), cache))
     value = lookup(expression, cache)
     if fmt and fmt not in FORMATS:
         raise ValueError(f"README placeholder {{{{ {match.group(1)} }}}}: unknown format {fmt!r}; use one of {sorted(FORMATS)}")
