@@ -197,13 +197,11 @@ def test_bad_arguments_name_the_problem():
 def test_comparison_figures_show_each_model():
     import matplotlib.pyplot as plt
 
-    from brainmri.plots.transfer import plot_confusion_matrices, plot_metric_bars, plot_two_stage_curves
+    from brainmri.plots.transfer import plot_metric_bars, plot_two_stage_curves
 
     history = {"loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "accuracy": [0.5, 0.6], "val_accuracy": [0.4, 0.5]}
     fig = plot_two_stage_curves({"frozen": history, "fine-tuned": history})
     assert fig.axes[0].lines[2].get_xdata().tolist() == [3, 4]  # the second stage follows the first
-    fig = plot_confusion_matrices({"frozen": np.array([[3, 1], [0, 4]]), "tuned": np.eye(2, dtype=int)}, ["a", "b"])
-    assert [ax.get_title() for ax in fig.axes] == ["frozen (accuracy 0.875)", "tuned (accuracy 1.000)"]
     fig = plot_metric_bars({"x": {"accuracy": 0.5, "f1": 0.25}, "y": {"accuracy": 1.0, "f1": 0.75}}, ("accuracy", "f1"))
     assert [round(p.get_height(), 2) for p in fig.axes[0].patches] == [0.5, 0.25, 1.0, 0.75]
     plt.close("all")

@@ -1,5 +1,5 @@
-"""Figures of notebook 04: two-stage learning curves, side-by-side confusion matrices and metrics,
-and the neurons most correlated with the tumour label with their activation maps."""
+"""Figures of notebook 04: two-stage learning curves, side-by-side metrics, and the neurons most
+correlated with the tumour label with their activation maps (confusion matrices: plots.classifier)."""
 
 from __future__ import annotations
 
@@ -27,24 +27,6 @@ def plot_two_stage_curves(histories: dict[str, dict[str, list[float]]], metric: 
         ax.set(xlabel="epoch", ylabel=key, title=key)
         ax.xaxis.get_major_locator().set_params(integer=True)
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_confusion_matrices(matrices: dict[str, np.ndarray], class_names: list[str]) -> plt.Figure:
-    """One confusion matrix per model, side by side: counts written in, colour = fraction of the true class."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 4), squeeze=False)
-    for ax, (name, matrix) in zip(axes[0], matrices.items()):
-        matrix = np.asarray(matrix)
-        rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-        for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, str(count), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
-        ticks = range(len(class_names))
-        ax.set_xticks(ticks, class_names, rotation=45, ha="right")
-        ax.set_yticks(ticks, class_names)
-        accuracy = np.trace(matrix) / max(matrix.sum(), 1)
-        ax.set(xlabel="predicted", ylabel="true", title=f"{name} (accuracy {accuracy:.3f})")
     fig.tight_layout()
     return fig
 
