@@ -371,9 +371,6 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 def load_run(run_dir: str | Path) -> TrainedClassifier:
     """Load ``run_dir/model.keras`` with its config, history and metrics."""
-
-    import brainmri.models.layers  # noqa: F401  (registers the custom layers the saved model uses)
-
     run_dir = Path(run_dir)
     missing = [n for n in ("model.keras", "config.json") if not (run_dir / n).exists()]
     if missing:

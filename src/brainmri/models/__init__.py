@@ -16,6 +16,8 @@ import importlib
 
 import keras
 
+from brainmri.models import layers  # noqa: F401  (registers the custom layers, so saved models load)
+
 _BUILDERS: dict[str, str] = {
     "residual_cnn": "brainmri.models.cnn:residual_cnn",
     "plain_cnn_1": "brainmri.models.cnn:plain_cnn_1",
