@@ -67,13 +67,27 @@ def test_evaluate_takes_a_folder_of_class_folders(run_dir, dataset, capsys):
     assert json.loads(capsys.readouterr().out)["n"] == 12
 
 
-def test_evaluate_needs_the_run_config(tmp_path, dataset):
+def test_evaluate_takes_a_root_that_holds_only_testing(run_dir, dataset, tmp_path, capsys):
+    (tmp_path / "Testing").symlink_to(dataset / "Testing")
+    capsys.readouterr()
+    main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(tmp_path), "--json"])
+    assert json.loads(capsys.readouterr().out)["n"] == 12
+
+
+def test_evaluate_needs_the_run_config(tmp_path, dataset, capsys):
     lone = tmp_path / "model.keras"
     lone.write_bytes(b"")
-    with pytest.raises(FileNotFoundError, match="config.json"):
-        main(["evaluate", "--model", str(lone), "--data", str(dataset), "--json"])
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        main(["evaluate", "--model", str(tmp_path / "missing.keras"), "--data", str(dataset)])
+    assert main(["evaluate", "--model", str(lone), "--data", str(dataset), "--json"]) == 2
+    assert "config.json" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(tmp_path / "missing.keras"), "--data", str(dataset)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_bad_data_folder_is_one_readable_line(run_dir, tmp_path, capsys):
+    (tmp_path / "scans").mkdir()
+    assert main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(tmp_path / "scans")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("brainmri evaluate: ") and "Traceback" not in error
 
 
 def test_evaluate_without_json_prints_a_readable_report(run_dir, dataset, capsys):

@@ -65,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         from brainmri.benchmarking import run_benchmarks_command as command
     else:
         from brainmri.readme import render_readme_command as command
-    return command(args) or 0
+    try:
+        return command(args) or 0
+    except (FileNotFoundError, ValueError) as error:  # bad input: one readable message, no traceback
+        print(f"brainmri {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

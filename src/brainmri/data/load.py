@@ -12,7 +12,7 @@ from brainmri.config import SEED
 from brainmri.data.cache import load_scan
 from brainmri.data.duplicates import connected_groups
 from brainmri.data.locate import DataSource, resolve_data_root
-from brainmri.data.scan import BINARY_CLASS_NAMES, ScanReport, Skipped
+from brainmri.data.scan import BINARY_CLASS_NAMES, SPLIT_ALIASES, ScanReport, Skipped
 from brainmri.data.split import THREE_WAY, cap_per_class, group_split, to_binary
 
 TASKS = ("multiclass", "binary")
@@ -149,7 +149,7 @@ def load_evaluation_set(path: str | Path, image_size: int, color: str, class_nam
     """Every readable scan of a folder of class folders (e.g. Kaggle's ``Testing/``) or, given a
     dataset root in the Kaggle layout, of its Testing split; labelled with the model's class names
     (a binary model's ``["notumor", "tumor"]`` maps every tumour class to ``tumor``)."""
-    report, pixels = load_scan(path, image_size, color)
+    report, pixels = load_scan(_lone_testing_split(Path(path)), image_size, color)
     if report.layout == "kaggle":
         if "Testing" not in report.splits:
             raise ValueError(f"{report.root} has no Testing/ folder to evaluate on; pass a folder of class folders")
@@ -167,6 +167,13 @@ def load_evaluation_set(path: str | Path, image_size: int, color: str, class_nam
                if report.layout != "kaggle" or _in_testing(s.relpath)]
     return EvaluationSet(x=pixels[chosen], y=np.array([code[n] for n in names], dtype=np.int64),
                          paths=[report.path(i) for i in chosen], class_names=list(class_names), skipped=skipped)
+
+
+def _lone_testing_split(path: Path) -> Path:
+    """A dataset root that holds only a Testing/ split is evaluated as that split's class folders."""
+    splits = {SPLIT_ALIASES[d.name.lower()]: d for d in path.iterdir()
+              if d.is_dir() and d.name.lower() in SPLIT_ALIASES} if path.is_dir() else {}
+    return splits["Testing"] if set(splits) == {"Testing"} else path
 
 
 def split_leakage(data: SplitArrays) -> dict[str, int]:
