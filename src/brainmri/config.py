@@ -54,7 +54,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "default": Profile(
         name="default", image_size=128, color="grayscale", max_per_class=None, batch_size=32,
-        epochs=10, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
+        epochs=20, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
         sweep_trials=6, transfer_image_size=128, transfer_epochs=3, transfer_max_per_class=300, vae_image_size=128,
         vae_latent_dim=32, vae_epochs=15, vae_time_budget_min=2.5, ascent_steps=100, explain_samples=64,
         unet_image_size=64, unet_epochs=8, unet_train_samples=1200,
