@@ -4,6 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROFILE ?= default
+# The real data beside the checkout, when it is there (maintainers' machines); else kagglehub or the phantom.
+SHARED_DATA := ../shared/data/brain-tumor-mri-dataset
+REAL_DATA = $(if $(wildcard $(SHARED_DATA)),BRAINMRI_DATA=$${BRAINMRI_DATA:-$(SHARED_DATA)})
 
 .PHONY: install run test figures bench clean
 
@@ -25,12 +28,12 @@ test: install
 
 ## The real-data run that renders the README's figures and numbers.
 figures: install
-	BRAINMRI_DATA=$${BRAINMRI_DATA:-../shared/data/brain-tumor-mri-dataset} \
-	BRAINMRI_PROFILE=$${BRAINMRI_PROFILE:-default} $(BIN)/python -m brainmri run-notebooks
+	$(REAL_DATA) BRAINMRI_PROFILE=$${BRAINMRI_PROFILE:-default} $(BIN)/python -m brainmri run-notebooks
+	$(BIN)/python -m brainmri render-readme
 
 ## Every benchmark script; each prints a ratio against a baseline measured in the same run.
 bench: install
-	$(BIN)/python -m brainmri run-benchmarks
+	$(REAL_DATA) BRAINMRI_PROFILE=$${BRAINMRI_PROFILE:-default} $(BIN)/python -m brainmri run-benchmarks
 
 clean:
 	rm -rf $(VENV) data/cache data/phantom runs
