@@ -57,7 +57,7 @@ def benchmark_table() -> str:
         r = json.loads(path.read_text())
         rows.append(
             f"| {r['name']} | {r['baseline']} | {r['candidate']} | {r['seconds'][r['baseline']]:.2f} "
-            f"| {r['seconds'][r['candidate']]:.2f} | {r['speedup']:.1f}x | {r['machine']} |"
+            f"| {r['seconds'][r['candidate']]:.2f} | {r['speedup']:.3g}x | {r['machine']} |"
         )
     return "\n".join(rows)
 
