@@ -1,6 +1,7 @@
 """README rendering: numbers come from results/*.json, never typed; mistakes in the template fail loudly."""
 
 import json
+import re
 
 import pytest
 
@@ -64,3 +65,28 @@ def test_badge_placeholder_links_the_notebook():
 
 def test_text_without_placeholders_is_unchanged():
     assert readme.render("plain { braces } stay") == "plain { braces } stay"
+
+
+@pytest.fixture()
+def committed_outputs(monkeypatch):
+    """Point results and figures at the repository's committed ones (conftest points them elsewhere)."""
+    root = config.project_root()
+    monkeypatch.setenv("BRAINMRI_RESULTS_DIR", str(root / "results"))
+    monkeypatch.setenv("BRAINMRI_FIGURES_DIR", str(root / "figures"))
+    return root
+
+
+def test_committed_readme_is_the_rendered_template(committed_outputs):
+    rendered = readme.render(readme.template_path().read_text())
+    assert (committed_outputs / "README.md").read_text() == rendered, (
+        "README.md is out of date: edit docs/README.template.md and run `python -m brainmri render-readme`"
+    )
+
+
+def test_readme_figures_exist_and_come_from_a_real_profile_run(committed_outputs):
+    names = re.findall(r"\(figures/([\w-]+)\.png\)", (committed_outputs / "README.md").read_text())
+    manifest = json.loads((committed_outputs / "figures" / "MANIFEST.json").read_text())
+    assert names, "the README shows no figure"
+    for name in names:
+        assert (committed_outputs / "figures" / f"{name}.png").exists(), name
+        assert manifest[name]["profile"] != "smoke", f"{name} was rendered by a smoke run"
