@@ -24,7 +24,7 @@ from brainmri.benchmarking import write_benchmark
 from brainmri.data import load_dataset, resolve_data_root
 
 BUDGET_MIN = 30.0
-DEFAULT_DATA = "/work/shared/data/brain-tumor-mri-dataset"
+DEFAULT_DATA = str(config.project_root().parent / "shared" / "data" / "brain-tumor-mri-dataset")  # beside the checkout
 
 
 def train_with_cli(data: str, run_dir: Path) -> float:
