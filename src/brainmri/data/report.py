@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 
-from brainmri.data.scan import LayoutError, ScanReport
+from brainmri.data.scan import ScanReport
 
 
 def _group_record(report: ScanReport, group: list[int]) -> dict:
@@ -103,13 +102,12 @@ def format_report(summary: dict, *, limit: int = 10) -> str:
 
 
 def validate_data_command(args: argparse.Namespace) -> int:
-    """``validate-data DIR [--json]``: 0 when the layout is valid (skipped files are reported, not fatal)."""
+    """``validate-data DIR [--json]``: 0 when the layout is valid (skipped files are reported, not fatal).
+
+    A bad layout or a missing folder raises; the CLI turns that into one line on stderr and exit 2.
+    """
     from brainmri.data.cache import scan_dataset
 
-    try:
-        summary = summarize(scan_dataset(args.data))
-    except (LayoutError, FileNotFoundError) as error:
-        print(f"validate-data: {error}", file=sys.stderr)
-        return 2
+    summary = summarize(scan_dataset(args.data))
     print(json.dumps(summary, indent=2) if args.json else format_report(summary))
     return 0
