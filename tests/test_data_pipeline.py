@@ -1,9 +1,10 @@
 """make_tf_dataset: batches, label encoding, shuffling, and augmentation on training data only."""
 
+import keras
 import numpy as np
 import pytest
 
-from brainmri.data.pipeline import augmentation, encode_labels, make_tf_dataset
+from brainmri.data.pipeline import RandomAffine, augmentation, encode_labels, make_tf_dataset
 
 
 def _images(n=12, size=16, channels=1):
@@ -55,7 +56,7 @@ def test_training_augments_within_the_pixel_range():
 
 def test_augmentation_is_a_named_stack_of_keras_layers():
     layers = augmentation(seed=0)
-    assert [layer.name for layer in layers.layers] == ["flip", "rotate", "zoom", "translate", "brightness", "contrast"]
+    assert [layer.name for layer in layers.layers] == ["geometry", "brightness", "contrast"]
     out = layers(np.full((4, 16, 16, 3), 128, np.float32), training=False)
     assert np.allclose(np.asarray(out), 128)  # inference mode is the identity
 
@@ -69,3 +70,58 @@ def test_bad_labels_are_rejected(y, k, message):
 def test_mismatched_lengths_are_rejected():
     with pytest.raises(ValueError, match="12 images but 3 labels"):
         make_tf_dataset(_images(), np.zeros(3), num_classes=4)
+
+
+def _blocks(n=8, size=33):
+    x = np.zeros((n, size, size, 1), np.float32)
+    x[:, 10:20, 4:12] = 200.0  # off-centre, so mirrors, turns and shifts all move it
+    x[:, size // 2, size // 2] = 77.0  # the centre pixel
+    return x
+
+
+def test_random_affine_with_zero_ranges_is_the_identity():
+    x = _blocks()
+    out = np.asarray(RandomAffine(0, 0, 0, flip=False, seed=0)(x, training=True))
+    assert np.allclose(out, x, atol=1e-4)
+
+
+def test_random_affine_flip_alone_mirrors_some_images_and_keeps_the_rest():
+    x = _blocks(16)
+    out = np.asarray(RandomAffine(0, 0, 0, flip=True, seed=0)(x, training=True))
+    mirrored = [np.allclose(o, x[0, :, ::-1], atol=1e-4) for o in out]
+    kept = [np.allclose(o, x[0], atol=1e-4) for o in out]
+    assert all(m or k for m, k in zip(mirrored, kept)) and any(mirrored) and any(kept)
+
+
+def test_random_affine_turns_and_zooms_about_the_centre():
+    x = _blocks(16)
+    out = np.asarray(RandomAffine(30, 0.3, 0, flip=True, seed=0)(x, training=True))
+    assert np.allclose(out[:, 16, 16, 0], 77.0, atol=1e-3)  # the centre stays where it is
+    assert not any(np.allclose(o, x[0], atol=1) for o in out)
+
+
+def test_random_affine_shifts_stay_within_the_translation_range():
+    x = np.zeros((32, 40, 40, 1), np.float32)
+    x[:, 18:22, 18:22] = 255.0
+    out = np.asarray(RandomAffine(0, 0, 0.1, flip=False, seed=0)(x, training=True))[..., 0]
+    rows, cols = np.indices((40, 40))
+    centroids = np.stack([(out * rows).sum((1, 2)) / out.sum((1, 2)), (out * cols).sum((1, 2)) / out.sum((1, 2))], 1)
+    offsets = np.abs(centroids - 19.5)
+    assert offsets.max() <= 4.0 + 1e-3 and offsets.max() > 1.0
+
+
+def test_random_affine_is_the_identity_at_inference_and_survives_a_keras_round_trip(tmp_path):
+    x = _blocks()
+    inputs = keras.Input((33, 33, 1))
+    model = keras.Model(inputs, RandomAffine(12, 0.1, 0.05, seed=3, name="geometry")(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    layer = loaded.get_layer("geometry")
+    assert (layer.rotation_degrees, layer.zoom, layer.translation, layer.flip, layer.seed) == (12, 0.1, 0.05, True, 3)
+    assert np.array_equal(np.asarray(loaded(x, training=False)), x)
+
+
+@pytest.mark.parametrize("kwargs", [dict(rotation_degrees=-1), dict(zoom=1.0), dict(translation=-0.1)])
+def test_random_affine_rejects_impossible_ranges(kwargs):
+    with pytest.raises(ValueError, match="rotation_degrees >= 0"):
+        RandomAffine(**kwargs)

@@ -12,6 +12,7 @@ from brainmri.explain.faithfulness import (
     gaussian_maps,
     perturbation_curve,
     random_maps,
+    rank_layers,
     saliency_ranks,
 )
 
@@ -128,3 +129,34 @@ def test_markdown_table():
 
     table = markdown_table([{"map": "a", "auc": 0.12345}, {"map": "b", "auc": 1.0}])
     assert table.splitlines() == ["| map | auc |", "|---|---|", "| a | 0.123 |", "| b | 1.000 |"]
+
+
+def fine_and_coarse_model():
+    """Brightness read through a full-resolution layer ("fine_out") and a 1x1 summary of it ("coarse_out").
+
+    P(class 1) rises with mean brightness. Grad-CAM at the fine layer marks the bright pixels;
+    at the coarse layer its map is one value, flat, so its pixel order is arbitrary.
+    """
+    inputs = keras.Input((SIZE, SIZE, 1))
+    fine = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="fine_out")(inputs)
+    coarse = keras.layers.AveragePooling2D(SIZE, name="coarse_out")(fine)
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(coarse)
+    head = keras.layers.Dense(2, activation="softmax", name="head")
+    outputs = head(pooled)
+    head.set_weights([np.array([[-0.05, 0.05]], np.float32), np.zeros(2, np.float32)])
+    return keras.Model(inputs, outputs)
+
+
+def test_rank_layers_puts_the_layer_that_localises_first():
+    x = np.zeros((4, SIZE, SIZE, 1), np.float32)
+    x[:, :4, :4] = 255.0
+    rows = rank_layers(fine_and_coarse_model(), x, 1, ["coarse_out", "fine_out"], steps=8)
+    assert [row["layer"] for row in rows] == ["fine_out", "coarse_out"]
+    scores = [row["insertion_minus_deletion"] for row in rows]
+    assert scores[0] > scores[1]
+    assert np.isclose(scores[0], rows[0]["insertion_auc"] - rows[0]["deletion_auc"])
+
+
+def test_rank_layers_needs_a_layer():
+    with pytest.raises(ValueError, match="at least one layer"):
+        rank_layers(fine_and_coarse_model(), white(), 1, [])

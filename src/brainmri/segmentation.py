@@ -19,7 +19,7 @@ from brainmri.config import SEED
 from brainmri.data import DataSource, SplitArrays, load_dataset
 from brainmri.data.locate import phantom_key
 from brainmri.data.phantom import ensure_phantom
-from brainmri.explain.gradcam import Explainer
+from brainmri.explain.gradcam import Explainer, heatmaps_in_batches
 from brainmri.explain.localization import binarize, dice, iou
 
 NO_TUMOUR = "notumor"
@@ -35,13 +35,6 @@ def load_phantom(profile: config.Profile | None = None, *, task: str = "multicla
     source = DataSource(root, "phantom", f"synthetic phantom at {root}")
     return load_dataset(source, image_size=profile.image_size, color=profile.color, task=task,
                         val_fraction=profile.val_fraction, max_per_class=profile.max_per_class)
-
-
-def heatmaps_in_batches(explainer: Explainer, images: np.ndarray, class_index: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
-    """(N, H, W) heatmaps of ``class_index`` for many images, one batched pass per ``batch_size``."""
-    out = [explainer.explain(images[i : i + batch_size], class_index[i : i + batch_size]).heatmaps
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, *images.shape[1:3]), np.float32)
 
 
 def pseudo_masks(explainer: Explainer, images: np.ndarray, labels: np.ndarray, class_names: list[str], *,

@@ -17,9 +17,10 @@ from brainmri.explain.gradcam import (
     GradCAMPlusPlus,
     find_target_layer,
     grad_cam,
+    heatmaps_in_batches,
 )
 
 __all__ = [
     "CAM", "EXPLAINERS", "ClassLogit", "ClassProbability", "Explainer", "Explanation", "GradCAM",
-    "GradCAMPlusPlus", "find_target_layer", "grad_cam",
+    "GradCAMPlusPlus", "find_target_layer", "grad_cam", "heatmaps_in_batches",
 ]

@@ -335,6 +335,13 @@ def pick_examples(labels: np.ndarray, predicted: np.ndarray, *, per_class: int =
     return np.asarray(chosen, dtype=int)
 
 
+def heatmaps_in_batches(explainer: Explainer, images: np.ndarray, class_index: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    """(N, H, W) heatmaps of ``class_index`` for many images, one batched pass per ``batch_size``."""
+    out = [explainer.explain(images[i : i + batch_size], class_index[i : i + batch_size]).heatmaps
+           for i in range(0, len(images), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, *images.shape[1:3]), np.float32)
+
+
 def grad_cam(model: keras.Model, images, class_index=None, *, layer: str | None = None) -> Explanation:
     """Grad-CAM in one call; build a :class:`GradCAM` once instead when explaining many batches."""
     return GradCAM(model, layer=layer).explain(images, class_index)
