@@ -160,3 +160,28 @@ def test_fit_runs_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2 and np.isfinite(result["loss"])
+
+
+@pytest.fixture
+def float32_policy_restored():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_strategy_turns_on_mixed_precision_when_a_gpu_is_visible(monkeypatch, float32_policy_restored):
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["/GPU:0"] if kind == "GPU" else [])
+    assert train.strategy().num_replicas_in_sync == 1
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
+
+
+def test_fit_under_mixed_precision_keeps_float32_probabilities(float32_policy_restored):
+    """What a GPU run does: float16 convolutions, loss scaling, probabilities still in float32."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    recipe = tiny_recipe(epochs=1, batch_size=8)
+    model = train.build_classifier(recipe, 4)
+    assert model.get_layer("stage1_block1_a_conv").compute_dtype == "float16"
+    summary = train.fit(model, quadrant_data(), recipe, verbose=0)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    probs = np.asarray(summary["model"](quadrant_data().x_val.astype("float32"), training=False))
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert np.isfinite(summary["history"]["loss"][0])

@@ -92,12 +92,15 @@ def augmentation(seed: int = SEED) -> keras.Sequential:
 
     Geometric, in one warp (:class:`RandomAffine`): horizontal flip (the brain is roughly
     symmetric), rotation up to 10 degrees, zoom up to 15%, translation up to 5%. Intensity:
-    brightness and contrast jitter, clipped back to [0, 255].
+    brightness and contrast jitter, clipped back to [0, 255]. The layers compute in float32 whatever
+    the global dtype policy: under ``mixed_float16`` (a GPU, see ``train.strategy``) they would
+    otherwise hand float16 pixels to the rest of the input pipeline.
     """
     return keras.Sequential([
-        RandomAffine(ROTATION_DEGREES, ZOOM, TRANSLATION, flip=True, seed=seed, name="geometry"),
-        keras.layers.RandomBrightness(BRIGHTNESS, value_range=(0, 255), seed=seed + 4, name="brightness"),
-        keras.layers.RandomContrast(CONTRAST, value_range=(0, 255), seed=seed + 5, name="contrast"),
+        RandomAffine(ROTATION_DEGREES, ZOOM, TRANSLATION, flip=True, seed=seed, name="geometry", dtype="float32"),
+        keras.layers.RandomBrightness(BRIGHTNESS, value_range=(0, 255), seed=seed + 4, name="brightness",
+                                      dtype="float32"),
+        keras.layers.RandomContrast(CONTRAST, value_range=(0, 255), seed=seed + 5, name="contrast", dtype="float32"),
     ], name="augment")
 
 

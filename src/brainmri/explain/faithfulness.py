@@ -178,7 +178,9 @@ def rank_layers(
     for layer in layers:
         heatmaps = heatmaps_in_batches(explainer(model, layer=layer), images, class_index)
         row, _ = faithfulness_table(model, images, {layer: heatmaps}, class_index, steps=steps)
-        rows.append({**row[0], "layer": layer, "insertion_minus_deletion": row[0]["insertion_auc"] - row[0]["deletion_auc"]})
+        scores = {k: v for k, v in row[0].items() if k != "map"}
+        rows.append({"layer": layer, **scores,
+                     "insertion_minus_deletion": scores["insertion_auc"] - scores["deletion_auc"]})
     return sorted(rows, key=lambda row: -row["insertion_minus_deletion"])
 
 
