@@ -226,3 +226,31 @@ def test_ascent_summary_reports_where_the_ascent_ended(toy_vae):
     assert summary["z_norm_end"] > summary["z_norm_start"]  # uphill is away from the origin here
     assert 0 <= summary["probe_p_end"] <= 1 and summary["typical_prior_norm"] == pytest.approx(np.sqrt(2))
     assert "z_norm_end" not in latent.ascent_summary(latent.pixel_ascent(scorer, trajectory.images[0], steps=2), toy_vae)
+
+
+def _findings_record():
+    step = lambda flip, a, ssim: {"flip_rate": flip, "steps": a, "ssim": ssim}  # noqa: E731
+    position = {"distance_group_vector": 0.111, "distance_global_vector": 0.222, "inside_group_vector": 0.3,
+                "inside_global_vector": 0.1, "region_area": 0.05}
+    return {
+        "best": {"v (naive)": step(0.6, 2.5, 0.47), "v (shape-matched)": step(0.4, 3.0, 0.5),
+                 "cVAE -> glioma": step(0.7, 1.0, 0.81), "cVAE -> meningioma": step(0.9, 1.0, 0.87)},
+        "shape_shift_at_best": {"v (naive)": {"area": -0.086, "aspect_ratio": 0.054, "brightness": -0.208},
+                                "v (shape-matched)": {"area": 0.0, "aspect_ratio": -0.029, "brightness": -0.1}},
+        "walks": {"slerp": {"p_tumour": [0.12, 0.98]}, "lerp": {"p_tumour": [0.13, 0.97]}},
+        "shape_gap_data": {"aspect_ratio": {"cohens_d": -0.39}, "circularity": {"cohens_d": -0.52}},
+        "naive_edit": {"tumour_rate": [0.25, 0.9]}, "reverse_edit": {"tumour_rate": [1.0, 0.59]},
+        "conditional_edits": {"cVAE -> glioma": {}, "cVAE -> meningioma": {}},
+        "position_phantom": {"mean": position}, "position_real_gradcam": {"mean": {**position, "distance_group_vector": 0.321}},
+    }
+
+
+def test_findings_markdown_reads_every_number_from_the_record():
+    text = latent.findings_markdown(_findings_record(), judge="run-abc", judge_accuracy=0.946)
+    assert "run-abc, validation accuracy 0.946" in text
+    assert "calls 25% of the\nhealthy reconstructions tumour" in text
+    assert "flips at most 60%\n(at a = 2.5, SSIM to the unedited decoding 0.47)" in text
+    assert "gets 41% of tumour scans called healthy" in text and "(from 0%)" in text
+    assert "up to 90%\n(cVAE -> meningioma, SSIM 0.87)" in text  # the best conditional edit is chosen
+    assert "Cohen's d\n-0.39 in aspect ratio and -0.52 in circularity" in text
+    assert "0.321 vs\n0.222" in text
