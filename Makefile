@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROFILE ?= default
 # The real data beside the checkout, when it is there (maintainers' machines); else kagglehub or the phantom.
-SHARED_DATA := ../shared/data/brain-tumor-mri-dataset
+SHARED_DATA := $(abspath ../shared/data/brain-tumor-mri-dataset)
 REAL_DATA = $(if $(wildcard $(SHARED_DATA)),BRAINMRI_DATA=$${BRAINMRI_DATA:-$(SHARED_DATA)})
 
 .PHONY: install run test figures bench clean

@@ -1,11 +1,26 @@
 """Every numbered notebook runs top to bottom under the smoke profile, and is committed clean."""
 
+import os
+
 import nbformat
 import pytest
 
-from brainmri.notebooks import execute_notebook, list_notebooks
+from brainmri.notebooks import absolute_path_environment, execute_notebook, list_notebooks
 
 NOTEBOOKS = list_notebooks()
+
+
+def test_relative_data_and_output_paths_are_made_absolute_for_the_kernels(monkeypatch, tmp_path):
+    """Kernels run in notebooks/: a relative BRAINMRI_DATA given at the root must not move with them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BRAINMRI_DATA", "../shared/data/brain-tumor-mri-dataset")
+    monkeypatch.setenv("BRAINMRI_FIGURES_DIR", str(tmp_path / "figures"))
+    monkeypatch.delenv("BRAINMRI_RUNS_DIR", raising=False)
+    changed = absolute_path_environment()
+    expected = str(tmp_path.parent / "shared" / "data" / "brain-tumor-mri-dataset")
+    assert changed == {"BRAINMRI_DATA": expected}
+    assert os.environ["BRAINMRI_DATA"] == expected and os.environ["BRAINMRI_FIGURES_DIR"] == str(tmp_path / "figures")
+    assert "BRAINMRI_RUNS_DIR" not in os.environ
 
 
 def test_notebooks_exist_in_order():

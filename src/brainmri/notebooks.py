@@ -27,6 +27,24 @@ def list_notebooks(names: list[str] | None = None) -> list[Path]:
     return found
 
 
+PATH_VARIABLES = ("BRAINMRI_DATA", "BRAINMRI_FIGURES_DIR", "BRAINMRI_RESULTS_DIR", "BRAINMRI_RUNS_DIR",
+                  "BRAINMRI_DATA_DIR")
+
+
+def absolute_path_environment() -> dict[str, str]:
+    """Make the ``BRAINMRI_*`` paths in the environment absolute, relative to the current directory.
+
+    Kernels run in ``notebooks/``, so ``BRAINMRI_DATA=../shared/data`` given at the repository root
+    would point somewhere else inside them. Returns the variables changed.
+    """
+    changed = {}
+    for name in PATH_VARIABLES:
+        value = os.environ.get(name)
+        if value and not os.path.isabs(value):
+            changed[name] = os.environ[name] = os.path.abspath(value)
+    return changed
+
+
 def execute_notebook(path: Path, *, output_dir: Path | None = None, timeout: int = 3600) -> nbformat.NotebookNode:
     """Run every cell of ``path`` in a fresh kernel whose working directory is ``notebooks/``.
 
@@ -34,6 +52,7 @@ def execute_notebook(path: Path, *, output_dir: Path | None = None, timeout: int
     outputs, is written to ``output_dir`` when given; the committed notebook stays clean.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # kernels inherit it: no C++ log noise
+    absolute_path_environment()
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook, timeout=timeout, kernel_name="python3",
