@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from brainmri.explain import GradCAM, GradCAMPlusPlus
 from brainmri.explain.faithfulness import (
     average_drop_and_increase,
     beats,
@@ -12,7 +13,7 @@ from brainmri.explain.faithfulness import (
     gaussian_maps,
     perturbation_curve,
     random_maps,
-    rank_layers,
+    rank_explainers,
     saliency_ranks,
 )
 
@@ -147,16 +148,21 @@ def fine_and_coarse_model():
     return keras.Model(inputs, outputs)
 
 
-def test_rank_layers_puts_the_layer_that_localises_first():
+def test_rank_explainers_puts_the_layer_that_localises_first():
     x = np.zeros((4, SIZE, SIZE, 1), np.float32)
     x[:, :4, :4] = 255.0
-    rows = rank_layers(fine_and_coarse_model(), x, 1, ["coarse_out", "fine_out"], steps=8)
-    assert [row["layer"] for row in rows] == ["fine_out", "coarse_out"]
+    rows = rank_explainers(fine_and_coarse_model(), x, 1, ["coarse_out", "fine_out"],
+                           explainers=(GradCAM, GradCAMPlusPlus), steps=8)
+    assert len(rows) == 4 and {row["layer"] for row in rows[:2]} == {"fine_out"}
+    assert {row["method"] for row in rows[:2]} == {"Grad-CAM", "Grad-CAM++"}
+    assert rows[0]["map"] == f"{rows[0]['method']} @ fine_out"
     scores = [row["insertion_minus_deletion"] for row in rows]
-    assert scores[0] > scores[1]
+    assert scores == sorted(scores, reverse=True) and scores[1] > scores[2]
     assert np.isclose(scores[0], rows[0]["insertion_auc"] - rows[0]["deletion_auc"])
 
 
-def test_rank_layers_needs_a_layer():
+def test_rank_explainers_needs_a_layer_and_an_explainer():
     with pytest.raises(ValueError, match="at least one layer"):
-        rank_layers(fine_and_coarse_model(), white(), 1, [])
+        rank_explainers(fine_and_coarse_model(), white(), 1, [])
+    with pytest.raises(ValueError, match="one explainer"):
+        rank_explainers(fine_and_coarse_model(), white(), 1, ["fine_out"], explainers=())

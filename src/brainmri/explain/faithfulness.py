@@ -160,27 +160,34 @@ def faithfulness_table(
     return rows, curves
 
 
-def rank_layers(
-    model: keras.Model, images, class_index, layers: list[str], *, explainer=GradCAM, steps: int = DEFAULT_STEPS,
+def rank_explainers(
+    model: keras.Model, images, class_index, layers: list[str], *, explainers=(GradCAM,),
+    steps: int = DEFAULT_STEPS,
 ) -> list[dict]:
-    """Score ``explainer`` at each of ``layers``; rows best first by insertion AUC minus deletion AUC.
+    """Score every explainer class at every one of ``layers``; rows best first by insertion AUC
+    minus deletion AUC. Each row names its ``map`` (``"Grad-CAM++ @ stage1_block1_out"``),
+    ``method`` and ``layer``.
 
     The automatic target layer (the last block) is the coarsest: at 128 px a residual CNN's last
     maps are 4x4 or 8x8, so upsampled they are blobs that differ little from a centred Gaussian.
-    Earlier blocks see less context but place it more finely. Which trade-off is most faithful is
-    an empirical question, answered here by the same deletion and insertion curves. Rank on scans
-    that are *not* scored afterwards: a layer chosen on the scored scans would flatter itself.
+    Earlier blocks see less context but place it more finely, and Grad-CAM++ weights locations
+    where plain Grad-CAM averages them away. Which is most faithful is an empirical question,
+    answered here by the same deletion and insertion curves. Rank on scans that are *not* scored
+    afterwards: a choice made on the scored scans would flatter itself.
     """
-    if not layers:
-        raise ValueError("rank_layers needs at least one layer name")
+    if not layers or not explainers:
+        raise ValueError("rank_explainers needs at least one layer name and one explainer")
     images, _, class_index = _check(images, np.zeros(np.shape(images)[:3], np.float32), class_index)
-    rows = []
-    for layer in layers:
-        heatmaps = heatmaps_in_batches(explainer(model, layer=layer), images, class_index)
-        row, _ = faithfulness_table(model, images, {layer: heatmaps}, class_index, steps=steps)
-        scores = {k: v for k, v in row[0].items() if k != "map"}
-        rows.append({"layer": layer, **scores,
-                     "insertion_minus_deletion": scores["insertion_auc"] - scores["deletion_auc"]})
+    maps, where = {}, {}
+    for explainer in explainers:
+        for layer in layers:
+            name = f"{explainer.name} @ {layer}"
+            maps[name] = heatmaps_in_batches(explainer(model, layer=layer), images, class_index)
+            where[name] = (explainer.name, layer)
+    rows, _ = faithfulness_table(model, images, maps, class_index, steps=steps)
+    rows = [{"map": row["map"], "method": where[row["map"]][0], "layer": where[row["map"]][1],
+             **{k: v for k, v in row.items() if k != "map"},
+             "insertion_minus_deletion": row["insertion_auc"] - row["deletion_auc"]} for row in rows]
     return sorted(rows, key=lambda row: -row["insertion_minus_deletion"])
 
 
