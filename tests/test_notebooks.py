@@ -1,5 +1,6 @@
 """Every numbered notebook runs top to bottom under the smoke profile, and is committed clean."""
 
+import json
 import os
 
 import nbformat
@@ -34,6 +35,9 @@ def test_notebook_committed_without_outputs(path):
     dirty = [i for i, cell in enumerate(notebook.cells)
              if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
     assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
+    raw_cells = json.loads(path.read_text())["cells"]  # nbformat.read would add missing ids silently
+    missing = [i for i, cell in enumerate(raw_cells) if "id" not in cell]
+    assert not missing, f"{path.name}: cells {missing} have no id (nbformat 4.5 requires one)"
 
 
 @pytest.mark.notebook
