@@ -8,7 +8,8 @@ brightness shift, then stacks them (what ``ImageDataGenerator.flow`` did). The r
 warps with cv2; the same loader warping with ``scipy.ndimage.affine_transform`` (the call Keras 2
 made) is timed alongside. The candidate is ``train.training_dataset(..., augment=True)``: the
 data layer's Keras augmentation layers (flip, rotation, zoom and translation as one warp, then
-brightness and contrast jitter) plus a random gamma, batched and prefetched by tf.data; the same pipeline without augmentation is timed too.
+brightness and contrast jitter) plus a random gamma, batched and prefetched by tf.data; the same
+pipeline without augmentation is timed too.
 All read the same arrays (real training scans when ``BRAINMRI_DATA`` points at them, capped per
 class; else the phantom), batch 32, shuffle every epoch, and are fully consumed for the same
 number of epochs, taking turns epoch by epoch, after one untimed warm-up batch each.
