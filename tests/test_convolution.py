@@ -119,7 +119,7 @@ def test_example_scans_picks_the_first_training_scan_of_each_class_at_full_size(
             cv2.imwrite(str(folder / f"{k}.png"), np.full(shape, 100 + k, np.uint8))
     scans = example_scans(tmp_path, classes=("glioma", "pituitary"))
     path, pixels = scans["glioma"]
-    assert path.endswith("glioma/0.png") and pixels.shape == (40, 40) and pixels.dtype == np.uint8
+    assert path == "Training/glioma/0.png" and pixels.shape == (40, 40) and pixels.dtype == np.uint8
     assert pixels[20, 20] == 100 and pixels[20, 0] == 0  # padded to a square with black
     with pytest.raises(ValueError, match="no training scan of class 'meningioma'"):
         example_scans(tmp_path, classes=("meningioma",))

@@ -6,6 +6,7 @@ import pytest
 
 from brainmri.explain import GradCAM, GradCAMPlusPlus
 from brainmri.explain.faithfulness import (
+    auc_differences,
     average_drop_and_increase,
     beats,
     blurred,
@@ -13,6 +14,7 @@ from brainmri.explain.faithfulness import (
     gaussian_maps,
     perturbation_curve,
     random_maps,
+    paired_difference_interval,
     rank_explainers,
     saliency_ranks,
 )
@@ -118,6 +120,20 @@ def test_table_and_beats():
     assert not beats(rows, "wrong", ("right",))["deletion_auc"]
 
 
+def test_auc_differences_favour_the_right_map_on_both_curves():
+    model = quadrant_brightness_model()
+    x = quadrant_map(6)[..., None] * 255  # bright where the model reads, so a blur lowers its output
+    maps = {"right": quadrant_map(6), "wrong": 1 - quadrant_map(6), "same": quadrant_map(6)}
+    _, curves = faithfulness_table(model, x, maps, 1, steps=8)
+    rows = auc_differences(curves, "right", ("wrong", "same"), resamples=200)
+    assert [(r["vs"], r["measure"]) for r in rows] == [
+        ("wrong", "deletion_auc"), ("wrong", "insertion_auc"), ("same", "deletion_auc"), ("same", "insertion_auc")]
+    for row in rows[:2]:  # deleting / inserting the quadrant the model reads first wins, on every scan
+        assert row["low"] > 0 and row["low"] <= row["advantage"] <= row["high"]
+    for row in rows[2:]:
+        assert row["advantage"] == row["low"] == row["high"] == 0.0
+
+
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match="heatmaps \\(B, H, W\\)"):
         perturbation_curve(constant_model(), white(), np.zeros((2, 4, 4)), 0)
@@ -156,9 +172,35 @@ def test_rank_explainers_puts_the_layer_that_localises_first():
     assert len(rows) == 4 and {row["layer"] for row in rows[:2]} == {"fine_out"}
     assert {row["method"] for row in rows[:2]} == {"Grad-CAM", "Grad-CAM++"}
     assert rows[0]["map"] == f"{rows[0]['method']} @ fine_out"
-    scores = [row["insertion_minus_deletion"] for row in rows]
-    assert scores == sorted(scores, reverse=True) and scores[1] > scores[2]
-    assert np.isclose(scores[0], rows[0]["insertion_auc"] - rows[0]["deletion_auc"])
+    keys = [(row["measures_beating_baselines"], row["insertion_minus_deletion"]) for row in rows]
+    assert keys == sorted(keys, reverse=True)
+    assert rows[0]["measures_beating_baselines"] > rows[-1]["measures_beating_baselines"]
+    assert np.isclose(keys[0][1], rows[0]["insertion_auc"] - rows[0]["deletion_auc"])
+
+
+def test_rank_explainers_counts_measures_against_baselines_scored_on_the_same_images():
+    x = np.zeros((4, SIZE, SIZE, 1), np.float32)
+    x[:, :4, :4] = 255.0
+    model = fine_and_coarse_model()
+    rows = rank_explainers(model, x, 1, ["fine_out"], explainers=(GradCAM,), steps=8)
+    maps = {"fine": GradCAM(model, layer="fine_out").explain(x, 1).heatmaps,
+            "random": random_maps(4, (SIZE, SIZE)), "centred Gaussian": gaussian_maps(4, (SIZE, SIZE))}
+    table, _ = faithfulness_table(model, x, maps, 1, steps=8)
+    expected = sum(beats(table, "fine", ("random", "centred Gaussian")).values())
+    assert [row["map"] for row in rows] == ["Grad-CAM @ fine_out"]
+    assert rows[0]["measures_beating_baselines"] == expected
+
+
+def test_paired_difference_interval():
+    same = np.linspace(0, 1, 50)
+    assert paired_difference_interval(same, same) == (0.0, 0.0, 0.0)
+    assert np.allclose(paired_difference_interval(same + 1, same), 1.0)
+    noisy = np.random.default_rng(0).normal(0.5, 1.0, 400)
+    mean, low, high = paired_difference_interval(noisy, np.zeros(400))
+    assert low < 0.5 < high and low > 0 and np.isclose(mean, noisy.mean())
+    assert high - low < 0.3  # about 4 standard errors of 0.05
+    with pytest.raises(ValueError, match="same length"):
+        paired_difference_interval(np.zeros(3), np.zeros(4))
 
 
 def test_rank_explainers_needs_a_layer_and_an_explainer():

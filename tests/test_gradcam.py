@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from brainmri.explain import CAM, ClassProbability, GradCAM, GradCAMPlusPlus, find_target_layer
+from brainmri.explain import CAM, ClassProbability, GradCAM, GradCAMPlusPlus, SmoothGradCAMPlusPlus, find_target_layer
 from brainmri.explain.gradcam import tap_model, upsample_and_normalise
 
 SIZE = 16
@@ -42,7 +42,7 @@ def model():
     return gap_dense_model()
 
 
-@pytest.mark.parametrize("explainer", [GradCAM, GradCAMPlusPlus, CAM])
+@pytest.mark.parametrize("explainer", [GradCAM, GradCAMPlusPlus, SmoothGradCAMPlusPlus, CAM])
 def test_heatmaps_have_input_size_and_unit_range(model, explainer):
     result = explainer(model).explain(images())
     assert result.heatmaps.shape == (5, SIZE, SIZE)
@@ -63,7 +63,7 @@ def test_probabilities_and_predicted_class_match_the_model(model):
     np.testing.assert_allclose(chosen.probability, probs[:, 2], rtol=1e-5)
 
 
-@pytest.mark.parametrize("explainer", [GradCAM, GradCAMPlusPlus, CAM])
+@pytest.mark.parametrize("explainer", [GradCAM, GradCAMPlusPlus, SmoothGradCAMPlusPlus, CAM])
 def test_batch_equals_one_image_at_a_time(model, explainer):
     x = images(6)
     explain = explainer(model)
@@ -71,6 +71,32 @@ def test_batch_equals_one_image_at_a_time(model, explainer):
     for i, c in enumerate([0, 1, 2, 0, 1, 2]):
         single = explain.explain(x[i : i + 1], class_index=c)
         np.testing.assert_allclose(batch.heatmaps[i], single.heatmaps[0], atol=1e-5)
+
+
+def test_smooth_grad_cam_plus_plus_without_noise_is_grad_cam_plus_plus(model):
+    x = images()
+    smooth = SmoothGradCAMPlusPlus(model, samples=3, noise_fraction=0.0).explain(x)
+    plain = GradCAMPlusPlus(model).explain(x)
+    np.testing.assert_allclose(smooth.raw, plain.raw, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(smooth.class_index, plain.class_index)
+    assert smooth.method == "Smooth Grad-CAM++"
+
+
+def test_smooth_grad_cam_plus_plus_averages_noisy_maps_reproducibly(model):
+    x = images()
+    first = SmoothGradCAMPlusPlus(model, samples=4, seed=3).explain(x, class_index=1)
+    again = SmoothGradCAMPlusPlus(model, samples=4, seed=3).explain(x, class_index=1)
+    other_seed = SmoothGradCAMPlusPlus(model, samples=4, seed=4).explain(x, class_index=1)
+    plain = GradCAMPlusPlus(model).explain(x, class_index=1)
+    np.testing.assert_array_equal(first.heatmaps, again.heatmaps)
+    assert not np.allclose(first.raw, other_seed.raw)
+    assert not np.allclose(first.raw, plain.raw)
+    np.testing.assert_allclose(first.probability, plain.probability)  # reported for the clean scan
+
+
+def test_smooth_grad_cam_plus_plus_refuses_no_samples(model):
+    with pytest.raises(ValueError, match="samples must be >= 1"):
+        SmoothGradCAMPlusPlus(model, samples=0)
 
 
 def quadrant_model():
@@ -82,7 +108,7 @@ def quadrant_model():
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="predictions")(x))
 
 
-@pytest.mark.parametrize("explainer", [GradCAM, GradCAMPlusPlus, CAM])
+@pytest.mark.parametrize("explainer", [GradCAM, GradCAMPlusPlus, SmoothGradCAMPlusPlus, CAM])
 def test_a_model_that_only_sees_one_quadrant_is_explained_there(explainer):
     model = quadrant_model()
     kernel = model.get_layer("predictions").kernel.numpy()

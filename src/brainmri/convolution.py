@@ -166,7 +166,8 @@ def rescale_for_display(image: np.ndarray) -> np.ndarray:
 
 
 def example_scans(root: str | Path, classes=("glioma", "meningioma", "pituitary")) -> dict[str, tuple[str, np.ndarray]]:
-    """The first training scan (in file order) of each class: ``class -> (path, uint8 2-D image)``.
+    """The first training scan (in file order) of each class: ``class -> (path, uint8 2-D image)``,
+    the path relative to the dataset root (``Training/glioma/...``), the same on every machine.
 
     Decoded by the data layer at the scan's own resolution (grey, padded to a square), because a
     5x5 kernel is best seen on the pixels as stored rather than on a downsized copy.
@@ -183,5 +184,5 @@ def example_scans(root: str | Path, classes=("glioma", "meningioma", "pituitary"
         path = found.root / candidates[0]
         _, info = decode_file(path)
         pixels, _ = decode_file(path, max(info.width, info.height), "grayscale")
-        scans[label] = (str(path), pixels[:, :, 0])
+        scans[label] = (Path(candidates[0]).as_posix(), pixels[:, :, 0])
     return scans

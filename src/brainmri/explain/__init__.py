@@ -1,6 +1,6 @@
 """Explaining classifiers: class activation maps, how faithful they are, and where they point.
 
-- :mod:`brainmri.explain.gradcam`: Grad-CAM, Grad-CAM++ and CAM for a batch in one pass.
+- :mod:`brainmri.explain.gradcam`: Grad-CAM, Grad-CAM++ (plain and noise-averaged) and CAM for a batch in one pass.
 - :mod:`brainmri.explain.faithfulness`: deletion / insertion curves, average drop, increase in
   confidence, and the random and centred-Gaussian baseline maps they are compared against.
 - :mod:`brainmri.explain.localization`: pointing game, IoU and Dice against known masks.
@@ -15,6 +15,7 @@ from brainmri.explain.gradcam import (
     Explanation,
     GradCAM,
     GradCAMPlusPlus,
+    SmoothGradCAMPlusPlus,
     find_target_layer,
     grad_cam,
     heatmaps_in_batches,
@@ -22,5 +23,5 @@ from brainmri.explain.gradcam import (
 
 __all__ = [
     "CAM", "EXPLAINERS", "ClassLogit", "ClassProbability", "Explainer", "Explanation", "GradCAM",
-    "GradCAMPlusPlus", "find_target_layer", "grad_cam", "heatmaps_in_batches",
+    "GradCAMPlusPlus", "SmoothGradCAMPlusPlus", "find_target_layer", "grad_cam", "heatmaps_in_batches",
 ]
