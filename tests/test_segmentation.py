@@ -65,6 +65,8 @@ def test_unet_learns_a_fixed_square_and_scores_it():
     model = compile_unet(build_unet((16, 16, 1), base_filters=4, depth=2), learning_rate=1e-2)
     history = train_unet(model, x[:24], masks[:24], x[24:], masks[24:], epochs=6, batch_size=8, verbose=0)
     assert history["loss"][-1] < history["loss"][0]
+    expected_rates = [1e-2 * 0.5 * (1 + np.cos(np.pi * epoch / 6)) for epoch in range(6)]
+    np.testing.assert_allclose(history["learning_rate"], expected_rates, rtol=1e-5)  # cosine decay per epoch
     scores = mask_scores(predict_masks(model, x[24:]), masks[24:])
     assert scores.n == 8 and 0 <= scores.dice <= 1 and scores.iou <= scores.dice
     assert mask_scores(masks, masks).as_dict() == {"dice": 1.0, "iou": 1.0, "n": 32}

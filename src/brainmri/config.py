@@ -58,7 +58,7 @@ PROFILES: dict[str, Profile] = {
         epochs=70, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
         sweep_trials=6, transfer_image_size=128, transfer_epochs=3, transfer_max_per_class=300, vae_image_size=128,
         vae_latent_dim=32, vae_epochs=15, vae_time_budget_min=2.5, ascent_steps=100, explain_samples=64,
-        faithfulness_samples=None, unet_image_size=64, unet_epochs=8, unet_train_samples=1200,
+        faithfulness_samples=None, unet_image_size=64, unet_epochs=25, unet_train_samples=1200,
         time_budget_min=None,
     ),
     "full": Profile(
