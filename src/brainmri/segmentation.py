@@ -8,7 +8,6 @@ on real scans only against the pseudo-masks.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import keras
@@ -77,11 +76,6 @@ def _flip_together(image, mask):
     return tf.cond(flip, lambda: (tf.image.flip_left_right(image), tf.image.flip_left_right(mask)), lambda: (image, mask))
 
 
-def cosine_decay(start: float, epochs: int):
-    """Epoch -> learning rate, from ``start`` down a half cosine towards 0 over ``epochs``."""
-    return lambda epoch: start * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
-
-
 def train_unet(model: keras.Model, x_train, m_train, x_val, m_val, *, epochs: int, batch_size: int,
                seed: int = SEED, verbose: int | str = 2) -> dict[str, list[float]]:
     """Fit a compiled U-Net on (images, masks) and return its history.
@@ -92,11 +86,12 @@ def train_unet(model: keras.Model, x_train, m_train, x_val, m_val, *, epochs: in
     """
     keras.utils.set_random_seed(seed)
     start = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    per_epoch = keras.optimizers.schedules.CosineDecay(start, decay_steps=epochs)
     history = model.fit(
         segmentation_dataset(x_train, m_train, batch_size=batch_size, training=True, seed=seed),
         validation_data=segmentation_dataset(x_val, m_val, batch_size=batch_size, training=False),
         epochs=epochs, verbose=verbose,
-        callbacks=[keras.callbacks.LearningRateScheduler(cosine_decay(start, epochs))],
+        callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch: float(per_epoch(epoch)))],
     )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
