@@ -10,7 +10,9 @@ REAL_DATA = $(if $(wildcard $(SHARED_DATA)),BRAINMRI_DATA=$${BRAINMRI_DATA:-$(SH
 
 .PHONY: install run test figures bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# requirements-dev.txt includes requirements-local.txt (Jupyter, kernel and runner pins), which includes
+# requirements.txt (what Colab installs too).
+$(STAMP): requirements.txt requirements-local.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .

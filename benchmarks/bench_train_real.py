@@ -46,7 +46,11 @@ def main() -> int:
         return 0
 
     run_dir = Path(args.run_dir) if args.run_dir else config.runs_dir() / "benchmark" / "residual_cnn"
-    wall = train_with_cli(args.data, run_dir) if not args.run_dir else None
+    wall = None
+    if args.run_dir is None and train.is_finished(run_dir):
+        print(f"scoring the finished run in {run_dir} (delete it to time training again)")
+    elif args.run_dir is None:
+        wall = train_with_cli(args.data, run_dir)  # resumes the run if an earlier benchmark was interrupted
     run = train.load_run(run_dir)
     recipe = run.config["recipe"]
     data = load_dataset(resolve_data_root(args.data), image_size=recipe["image_size"], color=recipe["color"],

@@ -14,7 +14,7 @@ import time
 from brainmri import benchmarking, config, latent
 from brainmri.data import load_dataset, resolve_data_root
 from brainmri.models import vae as V
-from brainmri.train import load_or_train_classifier
+from brainmri.train import load_or_train_classifier, load_or_train_vae
 
 TIMED_EPOCHS = 2  # fresh epochs timed in this run; the measures use the shared, fully trained VAE
 
@@ -29,8 +29,8 @@ def main() -> None:
     start = time.perf_counter()
     pca = V.PCABaseline.fit(x_train, profile.vae_latent_dim)
     pca_seconds = time.perf_counter() - start
-    timing = V.load_or_train_vae(x_train, x_val, epochs=TIMED_EPOCHS, force_train=True, verbose=2)
-    run = V.load_or_train_vae(x_train, x_val, time_budget_min=profile.vae_time_budget_min)  # the shared VAE
+    timing = load_or_train_vae(x_train, x_val, epochs=TIMED_EPOCHS, force_train=True, verbose=2)
+    run = load_or_train_vae(x_train, x_val, time_budget_min=profile.vae_time_budget_min)  # the shared VAE
     vae_ssim = V.ssim_per_image(x_val, V.reconstruct(run.vae, x_val)).mean()
     pca_ssim = V.ssim_per_image(x_val, pca.reconstruct(x_val)).mean()
 

@@ -1,6 +1,8 @@
-"""``python -m brainmri train`` then ``evaluate --json`` on a tiny Kaggle-layout folder written here."""
+"""``python -m brainmri train`` then ``evaluate --json`` on a tiny Kaggle-layout folder written here,
+and the ways a run directory can be damaged or reused, each refused with one line."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -40,7 +42,8 @@ def run_dir(dataset, tmp_path_factory):
 
 
 def test_train_writes_the_run_directory(run_dir):
-    assert {"model.keras", "history.csv", "config.json", "metrics.json"} <= {p.name for p in run_dir.iterdir()}
+    assert {"model.keras", "history.csv", "config.json", "metrics.json", "finished.json"} <= {
+        p.name for p in run_dir.iterdir()}
     record = json.loads((run_dir / "config.json").read_text())
     assert (record["image_size"], record["color"], record["class_names"]) == (32, "grayscale", CLASSES)
     assert record["recipe"]["epochs"] == 1 and record["recipe"]["arch"] == "residual_cnn"
@@ -95,3 +98,44 @@ def test_evaluate_without_json_prints_a_readable_report(run_dir, dataset, capsys
     assert main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(dataset)]) == 0
     out = capsys.readouterr().out
     assert "12 scans from" in out and "1 skipped" in out and "macro avg" in out and "tumour/no tumour accuracy" in out
+
+
+def _copy_run(run_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda run: (run / "model.keras").write_bytes(b"PK\x03\x04 truncated"), "cannot load model file"),
+    (lambda run: (run / "config.json").write_text("{\"image_size\": 32,"), "config.json is not valid JSON"),
+    (lambda run: (run / "finished.json").unlink(), "holds an unfinished run (no finished.json)"),
+    (lambda run: _edit_config(run, image_size=64), "disagrees with its model: the model takes images shaped "
+                                                   "(32, 32, 1), the config says 64 px grayscale (64, 64, 1)"),
+    (lambda run: _edit_config(run, class_names=CLASSES[:3]),
+     "disagrees with its model: the model has 4 outputs for the config's 3 class names"),
+])
+def test_evaluate_refuses_a_damaged_run_with_one_line(run_dir, dataset, tmp_path, capsys, damage, message):
+    copy = _copy_run(run_dir, tmp_path)
+    damage(copy)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(copy / "model.keras"), "--data", str(dataset), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and len(captured.err.strip().splitlines()) == 1 and captured.out == ""
+
+
+def _edit_config(run, **changes):
+    record = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**record, **changes}))
+
+
+def test_train_refuses_to_overwrite_a_finished_or_another_run(run_dir, dataset, capsys):
+    args = ["train", "--data", str(dataset), "--image-size", "32", "--epochs", "1", "--batch-size", "8",
+            "--out", str(run_dir)]
+    model_time = (run_dir / "model.keras").stat().st_mtime
+    capsys.readouterr()
+    assert main(args) == 2
+    assert f"{run_dir} already holds this run, finished" in capsys.readouterr().err
+    assert main([*args[:-2], "--epochs", "2", "--out", str(run_dir)]) == 2  # the last --epochs wins
+    assert f"{run_dir} already holds another run" in capsys.readouterr().err
+    assert (run_dir / "model.keras").stat().st_mtime == model_time

@@ -1,13 +1,12 @@
 """Decoding every colour mode to the same square uint8 array, and rejecting bad bytes with a reason."""
 
-import io
-
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from brainmri.data.images import BadImageError, decode_bytes, difference_hash, pad_to_square
+from conftest import encode_image
 
 SIZE = 32
 
@@ -19,18 +18,12 @@ def _ramp(height=40, width=40) -> np.ndarray:
     return pixels
 
 
-def _encode(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "LA", "1"])
 def test_png_modes_decode_to_the_same_grey_picture(mode):
     grey = _ramp()
-    reference, _ = decode_bytes(_encode(Image.fromarray(grey), "PNG"), SIZE)
+    reference, _ = decode_bytes(encode_image(Image.fromarray(grey), "PNG"), SIZE)
     image = Image.fromarray(grey).convert(mode)
-    pixels, info = decode_bytes(_encode(image, "PNG"), SIZE)
+    pixels, info = decode_bytes(encode_image(image, "PNG"), SIZE)
     assert info.mode == mode and pixels.shape == (SIZE, SIZE, 1) and pixels.dtype == np.uint8
     tolerance = 130 if mode == "1" else 8  # 1-bit dithers; the rest keep the grey levels
     assert np.abs(pixels.astype(int) - reference.astype(int)).mean() < tolerance
@@ -39,7 +32,7 @@ def test_png_modes_decode_to_the_same_grey_picture(mode):
 def test_cmyk_jpeg_decodes_with_correct_colours():
     rgb = np.zeros((40, 40, 3), np.uint8)
     rgb[:, :20] = (200, 30, 30)  # red left half
-    data = _encode(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=95)
+    data = encode_image(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=95)
     pixels, info = decode_bytes(data, SIZE, "rgb")
     assert info.mode == "CMYK" and pixels.shape == (SIZE, SIZE, 3)
     left = pixels[:, : SIZE // 2 - 2].reshape(-1, 3).mean(axis=0)
@@ -49,7 +42,7 @@ def test_cmyk_jpeg_decodes_with_correct_colours():
 def test_rgb_is_returned_in_rgb_order():
     rgb = np.zeros((40, 40, 3), np.uint8)
     rgb[..., 2] = 220  # pure blue
-    pixels, _ = decode_bytes(_encode(Image.fromarray(rgb), "PNG"), SIZE, "rgb")
+    pixels, _ = decode_bytes(encode_image(Image.fromarray(rgb), "PNG"), SIZE, "rgb")
     assert pixels[..., 2].min() == 220 and pixels[..., 0].max() == 0
 
 
@@ -65,8 +58,8 @@ def test_sixteen_bit_png_is_scaled_not_clipped():
 
 def test_jpeg_grey_and_rgb_agree():
     grey = _ramp(512, 512)
-    grey_jpeg = _encode(Image.fromarray(grey), "JPEG", quality=95)
-    rgb_jpeg = _encode(Image.fromarray(grey).convert("RGB"), "JPEG", quality=95)
+    grey_jpeg = encode_image(Image.fromarray(grey), "JPEG", quality=95)
+    rgb_jpeg = encode_image(Image.fromarray(grey).convert("RGB"), "JPEG", quality=95)
     a, info_a = decode_bytes(grey_jpeg, SIZE)
     b, info_b = decode_bytes(rgb_jpeg, SIZE)
     assert (info_a.mode, info_b.mode) == ("L", "RGB")
@@ -77,7 +70,7 @@ def test_non_square_images_are_padded_not_stretched():
     tall = np.full((60, 20), 255, np.uint8)
     square = pad_to_square(tall)
     assert square.shape == (60, 60) and square[:, :20].max() == 0 and square[:, 20:40].min() == 255
-    pixels, _ = decode_bytes(_encode(Image.fromarray(tall), "PNG"), 30)
+    pixels, _ = decode_bytes(encode_image(Image.fromarray(tall), "PNG"), 30)
     assert pixels[:, :8].max() == 0 and pixels[:, 12:18].min() == 255
 
 
@@ -93,7 +86,7 @@ def test_bad_bytes_raise_with_reason(data, reason):
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_truncated_files_are_rejected(fmt):
-    data = _encode(Image.fromarray(_ramp(128, 128)), fmt)
+    data = encode_image(Image.fromarray(_ramp(128, 128)), fmt)
     with pytest.raises(BadImageError, match="truncated"):
         decode_bytes(data[: len(data) // 2], SIZE)
 
@@ -106,14 +99,14 @@ def test_hash_is_stable_under_reencoding_and_differs_between_pictures():
         return bin(int(a, 16) ^ int(b, 16)).count("1")
 
     original = difference_hash(grey)
-    reencoded, _ = decode_bytes(_encode(Image.fromarray(grey), "JPEG", quality=70))
-    _, info = decode_bytes(_encode(Image.fromarray(grey), "JPEG", quality=70))
+    reencoded, _ = decode_bytes(encode_image(Image.fromarray(grey), "JPEG", quality=70))
+    _, info = decode_bytes(encode_image(Image.fromarray(grey), "JPEG", quality=70))
     assert reencoded is None and len(original) == 64  # 256 bits in hex
     assert bits(original, info.dhash) <= 20
     assert bits(original, difference_hash(other)) > 60
 
 
 def test_trailing_bytes_after_the_end_marker_are_not_truncation():
-    data = _encode(Image.fromarray(_ramp()), "JPEG") + b"\x00" * 300  # e.g. vendor metadata
+    data = encode_image(Image.fromarray(_ramp()), "JPEG") + b"\x00" * 300  # e.g. vendor metadata
     pixels, info = decode_bytes(data, SIZE)
     assert info.format == "JPEG" and pixels.shape == (SIZE, SIZE, 1)

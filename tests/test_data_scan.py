@@ -1,7 +1,6 @@
 """Scanning: layouts, class aliases, every file loaded or skipped with its reason, duplicates, and
 the ``validate-data`` command. The bad-input corpus is built here, file by file."""
 
-import io
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ from PIL import Image
 from brainmri.cli import main as cli_main
 from brainmri.data.cache import scan_dataset
 from brainmri.data.scan import LayoutError, canonical_class, discover
+from conftest import encode_image
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 
@@ -29,12 +29,6 @@ def save(path, image: Image.Image, fmt: str | None = None, **options):
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, format=fmt, **options)
     return path
-
-
-def encoded(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
 
 
 def write_scans(folder, seeds, suffix=".png"):
@@ -72,7 +66,7 @@ def build_corpus(root):
     (bad / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (bad / "notes.txt").write_text("scanner notes\n")
     (bad / "empty.jpg").write_bytes(b"")
-    jpeg = encoded(Image.fromarray(picture(106, 96)), "JPEG")
+    jpeg = encode_image(Image.fromarray(picture(106, 96)), "JPEG")
     (bad / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
     (bad / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
     (bad / "text_named.jpg").write_text("not really a jpeg\n")

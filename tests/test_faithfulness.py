@@ -4,8 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from brainmri.explain import GradCAM, GradCAMPlusPlus
+from brainmri.explain import CAM, GradCAM, GradCAMPlusPlus
 from brainmri.explain.faithfulness import (
+    DEFAULT_STEPS,
     auc_differences,
     average_drop_and_increase,
     beats,
@@ -17,6 +18,7 @@ from brainmri.explain.faithfulness import (
     paired_difference_interval,
     rank_explainers,
     saliency_ranks,
+    score_chosen_map,
 )
 
 SIZE = 8
@@ -141,13 +143,6 @@ def test_mismatched_shapes_are_refused():
         perturbation_curve(constant_model(), white(), quadrant_map(), 0, mode="reveal")
 
 
-def test_markdown_table():
-    from brainmri.explain.faithfulness import markdown_table
-
-    table = markdown_table([{"map": "a", "auc": 0.12345}, {"map": "b", "auc": 1.0}])
-    assert table.splitlines() == ["| map | auc |", "|---|---|", "| a | 0.123 |", "| b | 1.000 |"]
-
-
 def fine_and_coarse_model():
     """Brightness read through a full-resolution layer ("fine_out") and a 1x1 summary of it ("coarse_out").
 
@@ -208,3 +203,19 @@ def test_rank_explainers_needs_a_layer_and_an_explainer():
         rank_explainers(fine_and_coarse_model(), white(), 1, [])
     with pytest.raises(ValueError, match="one explainer"):
         rank_explainers(fine_and_coarse_model(), white(), 1, ["fine_out"], explainers=())
+
+
+def test_score_chosen_map_merges_cam_into_grad_cam_and_summarises_the_chosen_map():
+    x = np.zeros((4, SIZE, SIZE, 1), np.float32)
+    x[:, :4, :4] = 255.0
+    model, classes = fine_and_coarse_model(), np.ones(4, int)
+    chosen = rank_explainers(model, x, classes, ["fine_out"], explainers=(GradCAM,), steps=8)[0]
+    report = score_chosen_map(model, x, classes, chosen, [GradCAM(model), CAM(model)])
+    assert report.cam_equals_grad_cam
+    assert [row["map"] for row in report.rows] == ["Grad-CAM", "Grad-CAM @ fine_out", "random", "centred Gaussian"]
+    assert set(report.wins) == {"Grad-CAM", "Grad-CAM @ fine_out"}
+    summary = report.summary()
+    assert summary["n_scans"] == 4 and summary["chosen_map"] == "Grad-CAM @ fine_out"
+    assert summary["chosen_layer"] == "fine_out" and summary["steps"] == DEFAULT_STEPS
+    assert report.wins["Grad-CAM @ fine_out"]["insertion_auc"] and "insertion_auc" in summary["chosen_beats_both_on"]
+    assert [row["vs"] for row in summary["chosen_auc_advantage"]][::2] == ["random", "centred Gaussian"]

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from brainmri import latent
-from brainmri.models import vae as V
+from brainmri.evaluate import tumour_labels
+from brainmri.models import vae as vae_model
 
 SIZE = 16
 
@@ -27,11 +28,11 @@ def _brightness_classifier(channels=1, binary=True):
 @pytest.fixture(scope="module")
 def toy_vae():
     """An untrained encoder and a decoder whose answer we know: brightness = sigmoid(z1 + z2)."""
-    encoder = V.build_encoder(SIZE, 2)
+    encoder = vae_model.build_encoder(SIZE, 2)
     z = keras.Input((2,))
     flat = keras.layers.Dense(SIZE * SIZE, activation="sigmoid", kernel_initializer="ones", bias_initializer="zeros")(z)
     decoder = keras.Model(z, keras.layers.Reshape((SIZE, SIZE, 1))(flat))
-    return V.VAE(encoder, decoder)
+    return vae_model.VAE(encoder, decoder)
 
 
 def test_slerp_keeps_endpoints_and_interpolates_the_norm():
@@ -54,8 +55,8 @@ def test_slerp_of_parallel_vectors_falls_back_to_a_line():
 
 def test_attribute_vector_and_edits():
     z = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 4.0], [3.0, 4.0]])
-    is_tumour = latent.tumour_mask(np.array([1, 1, 0, 0]), ["glioma", "notumor"])
-    np.testing.assert_array_equal(is_tumour, [False, False, True, True])
+    is_tumour = tumour_labels(np.array([1, 1, 0, 0]), ["glioma", "notumor"])
+    np.testing.assert_array_equal(is_tumour, [0, 0, 1, 1])
     v = latent.attribute_vector(z, is_tumour)
     np.testing.assert_allclose(v, [1.0, 4.0])
     edits = latent.edit(z[:2], v, [0.0, 1.0])
@@ -63,8 +64,6 @@ def test_attribute_vector_and_edits():
     np.testing.assert_allclose(edits[1], z[:2] + v)
     with pytest.raises(ValueError, match="need both tumour and healthy"):
         latent.attribute_vector(z, np.ones(4, bool))
-    with pytest.raises(ValueError, match="no 'notumor' class"):
-        latent.tumour_mask(np.array([0]), ["yes", "no"])
 
 
 def test_class_means():
@@ -124,7 +123,7 @@ def test_encoder_classifier_copies_the_encoder(toy_vae):
     np.testing.assert_array_equal(toy_vae.encoder.get_weights()[0], before)  # the VAE is untouched
 
 
-def test_sweep_measures_flip_rate_ssim_and_shape():
+def test_measure_curve_measures_flip_rate_ssim_and_shape():
     scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
     yy, xx = np.mgrid[:SIZE, :SIZE]
     disc = ((yy - 8) ** 2 + (xx - 8) ** 2 < 25).astype(np.float32)[None, ..., None]
@@ -132,7 +131,7 @@ def test_sweep_measures_flip_rate_ssim_and_shape():
     def generate(a):  # brighter background with a
         return np.repeat(np.clip(disc * 0.8 + a * 0.6, 0, 1), 3, axis=0)
 
-    curve = latent.sweep(generate, [0.0, 0.5, 1.0], scorer)
+    curve = latent.measure_curve(generate, [0.0, 0.5, 1.0], scorer)
     assert curve["steps"] == [0.0, 0.5, 1.0]
     assert curve["flip_rate"] == [0.0, 0.0, 1.0]
     assert curve["ssim"][0] == pytest.approx(1.0) and curve["ssim"][2] < 1.0
@@ -159,11 +158,27 @@ def test_position_experiment_reports_every_group(toy_vae):
     masks = np.zeros((8, SIZE, SIZE), np.uint8)
     masks[:4, 2:5, 2:5] = 1
     masks[4:, 11:14, 11:14] = 1
-    result = latent.position_experiment(toy_vae, z_h, z_t, points, k=2, alpha=1.0, region_masks=masks)
+    study = latent.position_experiment(toy_vae, z_h, z_t, points, k=2, alpha=1.0, region_masks=masks)
+    result = study.summary
     assert sorted(g["n_tumours"] for g in result["groups"]) == [4, 4]
     for group in result["groups"]:
         assert 0 <= group["inside_group_vector"] <= 1 and group["region_area"] == pytest.approx(9 / 256)
     assert set(result["mean"]) >= {"distance_group_vector", "distance_global_vector", "inside_group_vector"}
+    np.testing.assert_array_equal(study.groups, latent.location_groups(points, 2))
+
+
+def test_position_experiment_returns_the_edits_it_measured(toy_vae):
+    rng = np.random.default_rng(1)
+    z_h, z_t = rng.standard_normal((5, 2)), rng.standard_normal((6, 2)) + 1
+    points = np.array([[0.2, 0.2]] * 3 + [[0.8, 0.8]] * 3)
+    study = latent.position_experiment(toy_vae, z_h, z_t, points, k=2, alpha=0.5)
+    np.testing.assert_allclose(study.base, latent.decode(toy_vae, z_h))
+    np.testing.assert_allclose(study.edits["global v"], latent.decode(toy_vae, z_h + 0.5 * (z_t.mean(0) - z_h.mean(0))))
+    for g in range(2):
+        group_v = z_t[study.groups == g].mean(0) - z_h.mean(0)
+        np.testing.assert_allclose(study.edits[f"group {g} v"], latent.decode(toy_vae, z_h + 0.5 * group_v))
+        assert study.centres[f"group {g} v"] == pytest.approx(points[study.groups == g].mean(0).tolist())
+    assert "inside_group_vector" not in study.summary["mean"]  # no masks, no region share
 
 
 def test_shape_matching_closes_the_shape_gap():
@@ -180,15 +195,10 @@ def test_shape_matching_closes_the_shape_gap():
         latent.shape_matched_vector(z, is_tumour, np.where(np.arange(80)[:, None] == 0, np.nan, features))
 
 
-def test_examples_per_class_picks_from_each_class():
-    labels = np.array([0, 0, 0, 1, 2, 2])
-    picks = latent.examples_per_class(labels, 2)
-    assert sorted(labels[picks].tolist()) == [0, 0, 1, 2, 2]
-
-
 def test_walk_and_edit_curves_start_at_their_base(toy_vae):
     scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
     z0, z1 = np.full((3, 2), -2.0, np.float32), np.full((3, 2), 2.0, np.float32)
+    assert set(latent.WALKS) == {"lerp", "slerp"}
     for kind in ("lerp", "slerp"):
         walk = latent.walk_curve(toy_vae, z0, z1, scorer, kind=kind, steps=[0.0, 0.5, 1.0])
         assert walk["ssim"][0] == pytest.approx(1.0)
@@ -208,7 +218,7 @@ def test_shape_shift_is_measured_at_the_best_step():
 
 
 def test_label_edit_curve_slides_the_conditional_label():
-    cvae = V.build_vae(SIZE, 2, num_classes=2)
+    cvae = vae_model.build_vae(SIZE, 2, num_classes=2)
     scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
     curve = latent.label_edit_curve(cvae, np.zeros((2, 2), np.float32), 0, 1, scorer, steps=[0.0, 1.0])
     assert curve["steps"] == [0.0, 1.0] and curve["ssim"][0] == pytest.approx(1.0) and curve["ssim"][1] < 1.0
@@ -254,3 +264,32 @@ def test_findings_markdown_reads_every_number_from_the_record():
     assert "up to 90%\n(cVAE -> meningioma, SSIM 0.87)" in text  # the best conditional edit is chosen
     assert "Cohen's d\n-0.39 in aspect ratio and -0.52 in circularity" in text
     assert "0.321 vs\n0.222" in text
+
+
+def test_setup_loads_data_models_and_judge_in_training_order(monkeypatch):
+    from types import SimpleNamespace
+
+    from brainmri import config
+    from brainmri.latent import context
+
+    calls = []
+    rng = np.random.default_rng(0)
+    data = SimpleNamespace(x_train=rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8), y_train=np.array([0, 1, 2, 0, 1, 2]),
+                           x_val=rng.integers(0, 255, (3, 8, 8, 3), dtype=np.uint8), y_val=np.array([1, 1, 0]),
+                           class_names=["glioma", "notumor", "pituitary"])
+    monkeypatch.setattr(context, "resolve_data_root", lambda: "somewhere")
+    monkeypatch.setattr(context, "load_dataset", lambda source, **kwargs: calls.append(("data", kwargs)) or data)
+    monkeypatch.setattr(context, "load_or_train_vae", lambda x_train, x_val, **kwargs: calls.append(
+        ("cvae" if "num_classes" in kwargs else "vae", x_train.shape)) or SimpleNamespace(vae=len(calls)))
+    classifier = SimpleNamespace(model=_brightness_classifier(3, binary=False), class_names=["glioma", "notumor"])
+    monkeypatch.setattr(context, "load_or_train_classifier",
+                        lambda d, **kwargs: calls.append(("classifier", kwargs)) or classifier)
+    profile = config.get_profile("smoke")
+    plain = latent.setup(profile)
+    assert [c[0] for c in calls] == ["data", "vae", "classifier"] and plain.cvae is None
+    assert calls[1][1] == (6, profile.vae_image_size, profile.vae_image_size, 1)
+    np.testing.assert_array_equal(plain.tumour_train, [True, False, True, True, False, True])
+    assert plain.tumour_val.dtype == bool and plain.scorer.model is classifier.model
+    calls.clear()
+    both = latent.setup(profile, conditional=True)
+    assert [c[0] for c in calls] == ["data", "vae", "cvae", "classifier"] and both.cvae == 3 and both.vae == 2

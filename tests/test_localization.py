@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from brainmri.explain.localization import binarize, dice, heatmap_iou, iou, pointing_game
+from brainmri.explain.localization import (binarize, dice, heatmap_iou, iou, localization_table, pointing_game,
+                                          selection_and_evaluation)
 
 
 def square_mask(top, left, side, size=10):
@@ -60,3 +61,24 @@ def test_thresholded_heatmap_iou():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="same shape"):
         dice(np.zeros((1, 4, 4)), np.zeros((1, 5, 5)))
+
+
+def test_localization_table_scores_every_map():
+    masks = np.stack([square_mask(2, 2, 3)] * 2)
+    maps = {"hit": np.stack([peak_at(3, 3)] * 2), "half": np.stack([peak_at(3, 3), peak_at(8, 8)])}
+    rows = localization_table(maps, masks)
+    assert [row["map"] for row in rows] == ["hit", "half"]
+    assert rows[0]["pointing_game"] == 1.0 and rows[1]["pointing_game"] == 0.5
+    assert rows[0]["iou_at_0.5"] == pytest.approx(1 / 9) and set(rows[1]) == {"map", "pointing_game", "iou_at_0.5"}
+
+
+def test_selection_and_evaluation_are_disjoint_seeded_halves():
+    selection, evaluation = selection_and_evaluation(11, None, seed=3)
+    assert len(selection) == len(evaluation) == 5 and not set(selection) & set(evaluation)
+    assert list(selection) == sorted(selection) and list(evaluation) == sorted(evaluation)
+    order = np.random.default_rng(3).permutation(11)
+    np.testing.assert_array_equal(evaluation, np.sort(order[:5]))
+    np.testing.assert_array_equal(selection, np.sort(order[5:10]))
+    assert [len(part) for part in selection_and_evaluation(11, 2)] == [2, 2]
+    with pytest.raises(ValueError, match="at least two scans"):
+        selection_and_evaluation(1, None)

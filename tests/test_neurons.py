@@ -94,7 +94,7 @@ def test_neuron_maps_are_the_unpooled_channels():
 def test_feature_extractor_pools_to_the_models_gap(arch, kwargs):
     model = build_model(arch, input_shape=(64, 64, 1), num_classes=4, **kwargs)
     images = np.random.default_rng(2).uniform(0, 255, (3, 64, 64, 1)).astype("float32")
-    maps = neurons.feature_maps(neurons.feature_extractor(model), images)
+    maps = neurons.last_feature_maps(model, images)
     assert maps.ndim == 4 and maps.shape[1] > 1
     if arch == "efficientnetb0":
         assert maps.shape[1:] == (2, 2, 1280)

@@ -75,7 +75,7 @@ def test_unet_learns_a_fixed_square_and_scores_it():
 
 
 def test_threshold_sweep_finds_the_threshold_that_matches_the_truth():
-    from brainmri.segmentation import best_threshold, threshold_sweep
+    from brainmri.segmentation import threshold_sweep
 
     heat = np.zeros((1, 8, 8), np.float32)
     heat[0, :4, :4] = 0.8
@@ -83,7 +83,6 @@ def test_threshold_sweep_finds_the_threshold_that_matches_the_truth():
     truth = (heat >= 0.6).astype(np.uint8)
     rows = threshold_sweep(heat, truth, [0.3, 0.6, 0.9])
     assert [r["dice"] for r in rows] == [pytest.approx(2 / 3), 1.0, 0.0]
-    assert best_threshold(rows) == 0.6
 
 
 def test_choose_layer_and_threshold_scans_every_pair():
@@ -103,3 +102,58 @@ def test_choose_layer_and_threshold_scans_every_pair():
     assert len(rows) == 4 and {r["layer"] for r in rows} == {"a_out", "b_out"}
     best = max(rows, key=lambda r: r["dice"])
     assert (layer, threshold) == (best["layer"], best["threshold"])
+
+
+def test_pseudo_segmentation_runs_the_pipeline_and_scores_it():
+    from brainmri.segmentation import nonempty_share, pseudo_segmentation, score_against_truth
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (8, 16, 16, 1)).astype("float32")
+    labels = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    explainer = GradCAM(classifier())
+    keras.utils.set_random_seed(0)
+    unets = {"small": build_unet((8, 8, 1), base_filters=4, depth=2)}
+    run = pseudo_segmentation(explainer, (x[:6], labels[:6]), (x[6:], labels[6:]), CLASSES, unets,
+                              threshold=0.5, size=8, epochs=1, batch_size=4)
+    expected = resize_masks(pseudo_masks(explainer, x[6:], labels[6:], CLASSES, threshold=0.5), 8)
+    np.testing.assert_array_equal(run.pseudo_val, expected)
+    assert run.x_train.shape == (6, 8, 8, 1) and run.pseudo_train.shape == (6, 8, 8)
+    assert run.pseudo_val[0].sum() == 0  # the notumor scan gets an empty mask
+    assert len(run.histories["small"]["loss"]) == 1
+    np.testing.assert_array_equal(run.predicted_val["small"], predict_masks(unets["small"], run.x_val))
+    rows = score_against_truth(run, run.pseudo_val, np.array([False, True]))
+    assert [(r["masks"], r["vs"]) for r in rows] == [("Grad-CAM pseudo-masks", "true masks"),
+                                                     ("U-Net, small", "true masks"), ("U-Net, small", "pseudo-masks")]
+    assert rows[0]["dice"] == 1.0 and rows[0]["n"] == 1 and rows[1]["dice"] == rows[2]["dice"]
+    masks = np.zeros((4, 3, 3), np.uint8)
+    masks[1, 0, 0] = 1
+    assert nonempty_share(masks) == 0.25
+    with pytest.raises(ValueError, match="no masks"):
+        nonempty_share(masks[:0])
+
+
+def test_training_subset_is_sorted_seeded_and_capped():
+    from brainmri.segmentation import training_subset
+
+    first = training_subset(10, 4, np.random.default_rng(3))
+    np.testing.assert_array_equal(first, np.sort(np.random.default_rng(3).permutation(10)[:4]))
+    assert len(set(first.tolist())) == 4 and list(first) == sorted(first)
+    np.testing.assert_array_equal(training_subset(5, None, np.random.default_rng(0)), np.arange(5))
+
+
+def test_load_phantom_records_provenance_unless_told_not_to(monkeypatch, tmp_path):
+    from brainmri import config, results, segmentation
+
+    calls = []
+    monkeypatch.setattr(results, "_data_source", {"kind": "unknown", "root": ""})
+    monkeypatch.setattr(segmentation, "ensure_phantom", lambda root, **kwargs: tmp_path / "phantom-abc")
+    monkeypatch.setattr(segmentation, "load_dataset", lambda source, **kwargs: calls.append(kwargs) or "data")
+    profile = config.get_profile("smoke")
+    results.set_data_source("kaggle", tmp_path / "real")
+    assert segmentation.load_phantom(profile, image_size=32, color="grayscale", capped=False,
+                                     record_provenance=False) == "data"
+    assert results.provenance()["data"] == "kaggle"
+    assert calls[-1]["image_size"] == 32 and calls[-1]["color"] == "grayscale" and calls[-1]["max_per_class"] is None
+    segmentation.load_phantom(profile)
+    assert results.provenance()["data"] == "phantom" and results.provenance()["data_folder"] == "phantom-abc"
+    assert calls[-1]["image_size"] == profile.image_size and calls[-1]["max_per_class"] == profile.max_per_class

@@ -53,11 +53,6 @@ def test_sweep_and_comparison_rows_hold_settings_and_scores():
     assert plain["arch"] == "plain_cnn_1" and plain["parameters"] == sweep.parameter_count("plain_cnn_1", (SIZE, SIZE, 1))
 
 
-def test_markdown_table():
-    table = sweep.markdown_table([{"arch": "a", "parameters": 33488, "val_accuracy": 0.5}], ["arch", "parameters", "val_accuracy"])
-    assert table.splitlines() == ["| arch | parameters | val_accuracy |", "|---|---|---|", "| a | 33,488 | 0.500 |"]
-
-
 def test_parallel_coordinates_draws_one_line_per_model():
     rows = [{"width": w, "dropout": d, "val_accuracy": a} for w, d, a in [(8, 0.0, 0.5), (16, 0.3, 0.9), (32, 0.3, 0.7)]]
     fig = plot_parallel_coordinates(rows, ["width", "dropout"], "val_accuracy")

@@ -86,7 +86,8 @@ def test_load_or_train_trains_and_writes_a_run_once_then_loads_it(capsys):
     assert "training it into" in capsys.readouterr().out
     run_dir = first.run_dir
     assert run_dir.is_relative_to(config.runs_dir())
-    assert {"model.keras", "history.csv", "config.json", "metrics.json"} <= {p.name for p in run_dir.iterdir()}
+    assert {"model.keras", "history.csv", "config.json", "metrics.json", "finished.json"} <= {p.name for p in run_dir.iterdir()}
+    assert not (run_dir / "backup").exists()  # the resume state goes once the run is marked finished
     record = json.loads((run_dir / "config.json").read_text())
     assert record["class_names"] == CLASSES and record["image_size"] == SIZE and record["color"] == "grayscale"
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -100,7 +101,7 @@ def test_load_or_train_trains_and_writes_a_run_once_then_loads_it(capsys):
     x = data.x_val.astype("float32")
     assert np.allclose(first.model.predict(x, verbose=0), second.model.predict(x, verbose=0), atol=1e-5)
     data.x_train[0, 0, 0, 0] ^= 1  # other data, other run
-    assert train.run_key(tiny_recipe(epochs=2), train.data_fingerprint(data)) != record["run_key"]
+    assert train.run_key(tiny_recipe(epochs=2).to_dict(), train.data_fingerprint(data)) != record["run_key"]
 
 
 def test_load_or_train_rejects_task_that_does_not_match_the_data():
@@ -121,18 +122,23 @@ def test_recalibrate_batchnorm_sets_moving_statistics_to_the_data_average():
     assert train.recalibrate_batchnorm(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), x) == 0
 
 
-def test_time_budget_stops_training():
-    budget = train.TimeBudget(1e-6)
+def test_training_clock_stops_before_an_epoch_that_would_overrun_the_budget():
+    clock = train.TrainingClock(1e-6)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
-    history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=5, verbose=0, callbacks=[budget])
-    assert len(history.history["loss"]) == 1 and budget.stopped_epoch == 0
+    history = model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=5, verbose=0, callbacks=[clock])
+    assert len(history.history["loss"]) == 1 and clock.stopped_epoch == 0 and len(clock.seconds) == 1
     with pytest.raises(ValueError, match="positive"):
-        train.TimeBudget(0)
+        train.TrainingClock(0)
 
 
-def test_strategy_on_this_machine_is_the_default_one():
-    assert train.strategy().num_replicas_in_sync == 1
+def test_training_clock_counts_the_epochs_of_an_earlier_life(tmp_path):
+    """Resumed, the budget continues: 3 saved epochs of 10 s, the 4th would end past 0.6 min."""
+    state = tmp_path / "clock.json"
+    state.write_text(json.dumps({"epoch_seconds": [10.0, 10.0, 10.0, 99.0]}))
+    clock = train.TrainingClock(0.6, state_path=state, completed_epochs=3)
+    assert clock.seconds == [10.0, 10.0, 10.0] and clock.budget_spent
+    assert not train.TrainingClock(0.7, state_path=state, completed_epochs=3).budget_spent
 
 
 MIRRORED_FIT = textwrap.dedent("""
@@ -162,21 +168,9 @@ def test_fit_runs_under_mirrored_strategy_on_two_cpu_devices(tmp_path):
     assert result["replicas"] == 2 and np.isfinite(result["loss"])
 
 
-@pytest.fixture
-def float32_policy_restored():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
-def test_strategy_turns_on_mixed_precision_when_a_gpu_is_visible(monkeypatch, float32_policy_restored):
-    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["/GPU:0"] if kind == "GPU" else [])
-    assert train.strategy().num_replicas_in_sync == 1
-    assert keras.mixed_precision.global_policy().name == "mixed_float16"
-
-
-def test_fit_under_mixed_precision_keeps_float32_probabilities(float32_policy_restored):
+def test_fit_under_mixed_precision_keeps_float32_probabilities(monkeypatch):
     """What a GPU run does: float16 convolutions, loss scaling, probabilities still in float32."""
-    keras.mixed_precision.set_global_policy("mixed_float16")
+    monkeypatch.setenv("BRAINMRI_PRECISION", "mixed_float16")
     recipe = tiny_recipe(epochs=1, batch_size=8)
     model = train.build_classifier(recipe, 4)
     assert model.get_layer("stage1_block1_a_conv").compute_dtype == "float16"

@@ -1,4 +1,6 @@
-"""Transfer classifiers: structure, preprocessing, freezing, BatchNorm in inference mode, weights fallback, .keras round trip."""
+"""Transfer classifiers: structure, preprocessing, freezing, BatchNorm in inference mode, weights fallback, .keras round trip.
+
+The fine-tuning protocol built on them is tested in test_finetune.py."""
 
 import socket
 import subprocess
@@ -129,13 +131,24 @@ def test_keras_round_trip_keeps_predictions_trainability_and_name(resnet, tmp_pa
     assert transfer.parameter_counts(loaded) == transfer.parameter_counts(model)
 
 
-def test_saved_model_loads_in_a_fresh_interpreter_through_the_evaluate_loader(resnet, tmp_path):
+def test_saved_model_loads_in_a_fresh_interpreter_through_the_package_loader(resnet, tmp_path):
     path = tmp_path / "model.keras"
     resnet.save(path)
-    code = f"from brainmri.evaluate import load_classifier; print(load_classifier({str(path)!r}).name)"
+    code = f"from brainmri.models.loading import load_classifier; print(load_classifier({str(path)!r}).name)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "resnet50_random"
+
+
+def test_loader_names_a_missing_or_damaged_model_file(tmp_path):
+    from brainmri.models.loading import load_classifier
+
+    with pytest.raises(FileNotFoundError, match=r"model file .*absent\.keras does not exist"):
+        load_classifier(tmp_path / "absent.keras")
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_bytes(b"not a zip archive")
+    with pytest.raises(ValueError, match=r"cannot load model file .*damaged\.keras"):
+        load_classifier(damaged)
 
 
 def _fake_application(failure):
@@ -207,64 +220,10 @@ def test_comparison_figures_show_each_model():
     plt.close("all")
 
 
+def test_trainable_summary_lists_stages_and_total(efficientnet):
+    rows = transfer.trainable_summary(efficientnet)
+    assert list(rows[0]) == ["group", "layers", "trainable_layers", "params", "trainable_params"]
+    assert rows[-1]["group"] == "total" and rows[-1]["params"] == efficientnet.count_params()
+    assert rows[-1]["trainable_params"] == transfer.parameter_counts(efficientnet)["trainable"]
+    assert any(row["group"] == "backbone/block6" for row in rows)
 
-def _tiny_application(*, include_top, weights, input_shape, name):
-    """A two-stage stand-in for ResNet50 (``conv4_``, ``conv5_``), so that the protocol trains in seconds."""
-    inputs = keras.Input(input_shape)
-    x = keras.layers.Conv2D(4, 3, strides=2, name="conv4_block1_conv")(inputs)
-    x = keras.layers.BatchNormalization(name="conv4_block1_bn")(x)
-    x = keras.layers.Conv2D(8, 3, strides=2, name="conv5_block1_conv")(x)
-    x = keras.layers.BatchNormalization(name="conv5_block1_bn")(x)
-    return keras.Model(inputs, keras.layers.ReLU(name="conv5_out")(x), name=name)
-
-
-def test_two_stage_fit_trains_head_then_last_stage(monkeypatch):
-    from brainmri.data import load_dataset, resolve_data_root
-
-    monkeypatch.setitem(transfer.BACKBONES, "resnet50", transfer.Backbone(_tiny_application, None, ("conv5_",)))
-    data = load_dataset(resolve_data_root(None), image_size=SIZE, max_per_class=4, val_fraction=0.25)
-    k = len(data.class_names)
-    model = build_model("resnet50", input_shape=(SIZE, SIZE, 1), num_classes=k, weights=None)
-    backbone = transfer.get_backbone(model)
-    before = {layer.name: [w.copy() for w in layer.get_weights()] for layer in backbone.layers if layer.weights}
-    stages = transfer.two_stage_fit(model, data, epochs=2, batch_size=8, verbose=0)
-
-    assert list(stages) == ["frozen", "fine_tuned"]
-    frozen, tuned = stages["frozen"], stages["fine_tuned"]
-    head = 2 * 8 + 8 * k + k  # layer norm + dense
-    assert frozen.parameters["trainable"] == head
-    assert tuned.parameters["trainable"] == head + 3 * 3 * 4 * 8 + 8  # + conv5 kernel and bias
-    assert len(frozen.history["val_loss"]) == len(tuned.epoch_seconds) == 2 and tuned.seconds_per_epoch > 0
-    assert frozen.scores["n"] == tuned.scores["n"] == len(data.x_val)
-    table = transfer.stage_table(stages)
-    assert table["fine_tuned"]["trainable_params"] == tuned.parameters["trainable"]
-    assert table["frozen"]["accuracy"] == frozen.scores["accuracy"]
-    after = {layer.name: layer.get_weights() for layer in backbone.layers if layer.weights}
-    assert not np.allclose(after["conv5_block1_conv"][0], before["conv5_block1_conv"][0])
-    for name in ("conv4_block1_conv", "conv4_block1_bn", "conv5_block1_bn"):  # BatchNorm statistics included
-        for new, old in zip(after[name], before[name]):
-            np.testing.assert_array_equal(new, old, err_msg=name)
-
-
-def test_headline_metrics_average_the_classes():
-    scores = {"accuracy": 0.75, "macro_f1": 0.6, "per_class": {
-        "a": {"precision": 1.0, "recall": 0.5, "f1": 0.667}, "b": {"precision": 0.5, "recall": 1.0, "f1": 0.667}}}
-    assert transfer.headline_metrics(scores) == {"accuracy": 0.75, "precision": 0.75, "recall": 0.75, "f1": 0.6}
-
-
-def test_trainable_table_lists_stages_and_total(efficientnet):
-    lines = transfer.trainable_table(efficientnet).splitlines()
-    assert lines[0].split() == ["group", "layers", "trainable_layers", "params", "trainable_params"]
-    assert lines[-1].split()[0] == "total" and lines[-1].split()[3] == f"{efficientnet.count_params():,}"
-    assert any(line.startswith("backbone/block6") for line in lines)
-
-
-def test_from_scratch_baseline_reads_notebook_03_validation_scores():
-    scores = {"n": 10, "accuracy": 0.9, "macro_f1": 0.8, "per_class": {"a": {"precision": 1.0, "recall": 0.9}}}
-    record = {"provenance": {}, "recipe": {"arch": "residual_cnn"}, "train": {**scores, "accuracy": 1.0},
-              "validation": scores}
-    assert transfer.from_scratch_baseline(record) == {
-        "name": "residual_cnn (notebook 03)", "n_val": 10,
-        "metrics": {"accuracy": 0.9, "precision": 1.0, "recall": 0.9, "f1": 0.8}}
-    with pytest.raises(ValueError, match="rerun notebook 03"):
-        transfer.from_scratch_baseline({"provenance": {}})

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from brainmri import train
 from brainmri.models import vae as V
 
 
@@ -123,14 +124,24 @@ def test_pca_baseline_is_exact_at_full_rank_and_ssim_is_one_for_copies():
         V.ssim_per_image(x, x[:2])
 
 
-def test_load_or_train_vae_trains_once_then_loads():
+def test_load_or_train_vae_trains_once_then_loads(capsys):
     x = _images(16, 16)
-    first = V.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4)
-    second = V.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4)
+    first = train.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4)
+    second = train.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4)
     assert not first.loaded and second.loaded and first.path == second.path
+    assert (first.path.parent / "finished.json").exists() and first.path.parent.parent.name == "vae"
     assert set(first.history) >= {"loss", "val_loss", "kl_loss", "val_reconstruction_loss"}
+    assert second.history["val_loss"] == pytest.approx(first.history["val_loss"])
+    assert len(second.epoch_seconds) == 1
     np.testing.assert_allclose(V.reconstruct(second.vae, x[:2]), V.reconstruct(first.vae, x[:2]), atol=1e-6)
-    other = V.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4, beta=2.0)
+    other = train.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4, beta=2.0)
     assert not other.loaded and other.path != first.path
+    budgeted = train.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4, time_budget_min=5)
+    assert not budgeted.loaded and budgeted.path != first.path  # the budget is part of the key
+    (first.path.parent / "finished.json").unlink()  # as if killed before the mark: never loaded
+    capsys.readouterr()
+    again = train.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4)
+    assert f"skipping the unfinished run in {first.path.parent}" in capsys.readouterr().out
+    assert not again.loaded and again.path == first.path
     with pytest.raises(ValueError, match="needs labels_train and labels_val"):
-        V.load_or_train_vae(x[:12], x[12:], num_classes=2)
+        train.load_or_train_vae(x[:12], x[12:], num_classes=2)

@@ -1,6 +1,7 @@
 """``python -m brainmri``: headless entry points for long runs, CI and the held-out check.
 
-The parsers live here; each command's work lives in the module that owns it.
+The parsers live here, with `train`'s wiring of data, recipe and run directory; each other command's work
+lives in the module that owns it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--time-budget-min", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--out", required=True,
+                   help="run directory to write (the same command again resumes an interrupted run there)")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +45,31 @@ def _add_runners(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("render-readme", help="fill docs/README.template.md with the saved results")
 
 
+def train_command(args: argparse.Namespace) -> int:
+    """``python -m brainmri train``: load the data, train the recipe into ``--out``, resuming a run left there."""
+    import json
+    from pathlib import Path
+
+    from brainmri import config
+    from brainmri.data import load_dataset, resolve_data_root
+    from brainmri.train import default_recipe, train_run
+
+    profile = config.get_profile()
+    recipe = default_recipe(profile, task=args.task, arch=args.arch, image_size=args.image_size,
+                            color=args.color, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    source = resolve_data_root(args.data)
+    data = load_dataset(source, image_size=recipe.image_size, color=recipe.color, task=recipe.task,
+                        val_fraction=profile.val_fraction, seed=recipe.seed, max_per_class=profile.max_per_class)
+    print(f"training {recipe.arch} {recipe.arch_kwargs} on {len(data.x_train)} scans, validating on "
+          f"{len(data.x_val)}; {recipe.epochs} epochs at {recipe.image_size}px {recipe.color}", flush=True)
+    result = train_run(data, recipe, args.out, time_budget_min=args.time_budget_min, verbose=2)
+    m = result.metrics
+    print(json.dumps({k: m[k] for k in ("accuracy", "macro_f1", "binary_accuracy", "epochs_run", "train_seconds",
+                                        "images_per_second", "peak_memory_mb") if k in m}, indent=2))
+    print(f"wrote {Path(args.out) / 'model.keras'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="brainmri", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate-data":
         from brainmri.data.report import validate_data_command as command
     elif args.command == "train":
-        from brainmri.train import train_command as command
+        command = train_command
     elif args.command == "evaluate":
         from brainmri.evaluate import evaluate_command as command
     elif args.command == "run-notebooks":

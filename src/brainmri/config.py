@@ -7,7 +7,7 @@ and epochs for every notebook, so that the same notebook runs in seconds in CI a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 PROFILE_ENV = "BRAINMRI_PROFILE"
@@ -32,7 +32,7 @@ class Profile:
     vae_image_size: int
     vae_latent_dim: int
     vae_epochs: int
-    vae_time_budget_min: float | None  # per VAE trained by a notebook (stops after the epoch that exceeds it)
+    vae_time_budget_min: float | None  # per VAE trained by a notebook (part of its run key, like every budget)
     ascent_steps: int
     explain_samples: int  # scans edited and walked per measurement in the latent notebooks
     faithfulness_samples: int | None  # validation scans per half (layer selection, scoring); None: half of them
@@ -40,9 +40,6 @@ class Profile:
     unet_epochs: int
     unet_train_samples: int  # cap on scans the U-Net trains on
     time_budget_min: float | None
-
-    def with_overrides(self, **changes) -> "Profile":
-        return replace(self, **changes)
 
 
 PROFILES: dict[str, Profile] = {
@@ -112,5 +109,7 @@ def results_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    """Trained models and logs written by notebooks and the CLI (git-ignored)."""
+    """Trained models and logs written by notebooks and the CLI (git-ignored); the run registry
+    (:mod:`brainmri.train.registry`) looks here first. In Colab it can live on Google Drive, so that
+    a run survives the runtime and an interrupted one resumes."""
     return _dir_from_env("BRAINMRI_RUNS_DIR", project_root() / "runs")

@@ -115,17 +115,6 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max())
 
 
-def markdown_table(rows: list[dict]) -> str:
-    """Rows of equal keys as a Markdown table (numbers with 4 significant digits)."""
-    def cell(value):
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(row[key]) for key in header) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def horizontal_edge_kernel(size: int = 5) -> np.ndarray:
     """Rows ``-kc, ..., kc`` (5x5: -2, -1, 0, 1, 2), each row constant: responds to horizontal edges."""
     kc = _half(size)

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-NO_TUMOUR = "notumor"
+from brainmri.data import NO_TUMOUR
+
 
 
 def as_class_probabilities(proba: np.ndarray) -> np.ndarray:
@@ -28,18 +29,6 @@ def as_class_probabilities(proba: np.ndarray) -> np.ndarray:
     if proba.ndim != 2:
         raise ValueError(f"expected probabilities of shape (N, K) or (N,), got {proba.shape}")
     return np.concatenate([1.0 - proba, proba], axis=1) if proba.shape[1] == 1 else proba
-
-
-def load_classifier(path: str | Path):
-    """Load a saved ``.keras`` classifier; importing the package's layers registers them first."""
-    import keras
-
-    import brainmri.models.layers  # noqa: F401  (registers PerImageStandardization for deserialisation)
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model file {path} does not exist")
-    return keras.models.load_model(path)
 
 
 def predict_proba(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -128,26 +117,54 @@ def run_config(model_path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: evaluate needs the config.json that `brainmri train` "
                                 f"writes next to {Path(model_path).name}")
-    record = json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err})") from err
     missing = [k for k in ("image_size", "color", "class_names") if k not in record]
     if missing:
         raise ValueError(f"{path} lacks {missing}")
     return record
 
 
+def check_model_matches_config(model, record: dict[str, Any], config_path: str | Path) -> None:
+    """Raise a ``ValueError`` naming ``config_path`` if the model's input or output disagrees with it.
+
+    Scans are read at the config's size and colour and scored under its class names, so a config
+    copied from another run would give wrong answers rather than an error.
+    """
+    channels = 1 if record["color"] == "grayscale" else 3
+    expected = (record["image_size"], record["image_size"], channels)
+    takes = tuple(model.input_shape[1:])
+    n_classes, outputs = len(record["class_names"]), model.output_shape[-1]
+    problems = []
+    if takes != expected:
+        problems.append(f"the model takes images shaped {takes}, the config says {record['image_size']} px "
+                        f"{record['color']} {expected}")
+    if outputs != n_classes and not (outputs == 1 and n_classes == 2):
+        problems.append(f"the model has {outputs} outputs for the config's {n_classes} class names")
+    if problems:
+        raise ValueError(f"{config_path} disagrees with its model: " + "; ".join(problems))
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
     """``python -m brainmri evaluate --model RUN_DIR/model.keras --data DIR [--json]``."""
     from brainmri.data import load_evaluation_set
+    from brainmri.models.loading import load_classifier
+    from brainmri.train.registry import require_finished
 
     model_path = Path(args.model)
-    if not model_path.exists():
+    if not model_path.exists() and not (model_path.parent / "config.json").exists():
         raise FileNotFoundError(f"model file {model_path} does not exist")
     record = run_config(model_path)
+    require_finished(model_path.parent)  # before the model: an interrupted run may have none yet
+    model = load_classifier(model_path)
+    check_model_matches_config(model, record, model_path.parent / "config.json")
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the JSON only
         data = load_evaluation_set(args.data, record["image_size"], record["color"], record["class_names"])
         if len(data.x) == 0:
             raise ValueError(f"{args.data}: no readable scans to evaluate ({len(data.skipped)} skipped)")
-        proba = predict_proba(load_classifier(model_path), data.x)
+        proba = predict_proba(model, data.x)
         result = classification_metrics(data.y, proba, data.class_names)
     result["skipped"] = [{"path": str(s.relpath), "reason": s.reason} for s in data.skipped]
     if args.json:

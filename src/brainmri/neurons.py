@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from brainmri.data.split import examples_per_class
+
 POOLING_LAYER = "gap"
 
 
@@ -33,8 +35,10 @@ def feature_extractor(model: keras.Model, pooling_layer: str = POOLING_LAYER) ->
     return keras.Model(model.inputs, pooling.input, name=f"{model.name}_features")
 
 
-def feature_maps(extractor: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """The feature maps of ``images`` (raw pixels, as the model takes them), ``float32 (N, h, w, C)``."""
+def last_feature_maps(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """The feature maps that the model's global average pooling reduces, for ``images`` (raw pixels,
+    as the model takes them): ``float32 (N, h, w, C)``, predicted in batches."""
+    extractor = feature_extractor(model)
     return np.asarray(extractor.predict(np.asarray(images, "float32"), batch_size=batch_size, verbose=0), "float32")
 
 
@@ -71,14 +75,12 @@ def top_neurons(corr: np.ndarray, k: int = 4) -> dict[str, np.ndarray]:
 def example_indices(labels: np.ndarray, per_label: int, seed: int = 0) -> np.ndarray:
     """``per_label`` tumour scans then ``per_label`` no-tumour scans (a seeded choice) from 0/1 ``labels``."""
     labels = np.asarray(labels).reshape(-1)
-    rng = np.random.default_rng(seed)
-    chosen = []
     for value, name in ((1, "tumour"), (0, "no-tumour")):
-        pool = np.flatnonzero(labels == value)
-        if len(pool) < per_label:
-            raise ValueError(f"asked for {per_label} {name} scans, the labels hold only {len(pool)}")
-        chosen.append(np.sort(rng.choice(pool, per_label, replace=False)))
-    return np.concatenate(chosen)
+        available = int((labels == value).sum())
+        if available < per_label:
+            raise ValueError(f"asked for {per_label} {name} scans, the labels hold only {available}")
+    picks = examples_per_class(labels, per_label, seed)
+    return np.concatenate([np.sort(picks[labels[picks] == value]) for value in (1, 0)])
 
 
 @dataclass
@@ -107,7 +109,7 @@ class NeuronAnalysis:
 
 def analyse_neurons(model: keras.Model, images: np.ndarray, labels: np.ndarray, *, k: int = 4, batch_size: int = 32) -> NeuronAnalysis:
     """Correlate every last-feature-map neuron with the 0/1 tumour ``labels`` over ``images``."""
-    maps = feature_maps(feature_extractor(model), images, batch_size)
+    maps = last_feature_maps(model, images, batch_size)
     corr = label_correlation(maps.mean(axis=(1, 2)), labels)
     return NeuronAnalysis(corr, top_neurons(corr, k), np.asarray(labels).reshape(-1), tuple(maps.shape[1:]))
 

@@ -8,7 +8,7 @@ Placeholders:
 - ``{{ results_name.dotted.key }}`` or ``{{ ... | fmt }}`` with fmt one of ``pct`` (0.973 -> 97.3%),
   ``f1``, ``f2``, ``f3`` (fixed decimals), ``int`` (thousands separators), ``x`` (ratio, 1 decimal);
 - ``{{ badge:NN_name.ipynb }}``: an "Open in Colab" badge;
-- ``{{ table:results_name.key }}``: a list of dicts (rows) as a Markdown table, numbers to 3 decimals;
+- ``{{ table:results_name.key }}``: a list of dicts (rows) as a Markdown table (:func:`brainmri.tables.markdown_table`);
 - ``{{ benchmarks }}``: the benchmark table from ``results/benchmarks/``.
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 from brainmri import config, results
 from brainmri.benchmarking import benchmark_table
 from brainmri.colab import colab_badge
+from brainmri.tables import markdown_table
 
 PLACEHOLDER = re.compile(r"\{\{\s*(.+?)\s*\}\}")
 
@@ -57,22 +58,6 @@ def lookup(expression: str, cache: dict[str, dict]) -> Any:
     return _descend(cache[name], path, expression, name)
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def markdown_rows(rows: list[dict[str, Any]]) -> str:
-    """Rows of a saved table as Markdown, columns in the order of the first row."""
-    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
-        raise ValueError(f"a README table needs a non-empty list of dicts, got {str(rows)[:80]}")
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _substitute(match: re.Match, cache: dict[str, dict]) -> str:
     expression, _, fmt = (part.strip() for part in match.group(1).partition("|"))
     if expression.startswith("badge:"):
@@ -80,7 +65,7 @@ def _substitute(match: re.Match, cache: dict[str, dict]) -> str:
     if expression == "benchmarks":
         return benchmark_table()
     if expression.startswith("table:"):
-        return markdown_rows(lookup(expression.removeprefix("table:"), cache))
+        return markdown_table(lookup(expression.removeprefix("table:"), cache))
     value = lookup(expression, cache)
     if fmt and fmt not in FORMATS:
         raise ValueError(f"README placeholder {{{{ {match.group(1)} }}}}: unknown format {fmt!r}; use one of {sorted(FORMATS)}")

@@ -39,16 +39,6 @@ def head_contour(image: np.ndarray) -> np.ndarray | None:
     return max(contours, key=cv2.contourArea) if contours else None
 
 
-def head_mask(image: np.ndarray) -> np.ndarray:
-    """uint8 {0, 1} filled mask of the head; all zeros for a blank slice."""
-    pixels = _to_uint8(image)
-    mask = np.zeros(pixels.shape, np.uint8)
-    contour = head_contour(pixels)
-    if contour is not None:
-        cv2.drawContours(mask, [contour], -1, 1, thickness=cv2.FILLED)
-    return mask
-
-
 def shape_stats(image: np.ndarray) -> dict[str, float]:
     """Area (fraction of the image), aspect ratio (long / short side of the minimum-area
     rectangle, 1 = as wide as tall), circularity (4 pi area / perimeter^2, 1 = a disc), solidity

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from brainmri import config, evaluate, train
+from brainmri.data.split import examples_per_class
 from brainmri.models import build_model
 
 SEARCH_SPACE: dict[str, list] = {
@@ -44,20 +45,18 @@ def sample_trials(n: int, space: dict[str, list] = SEARCH_SPACE, seed: int = con
     return [grid[i] for i in picks]
 
 
-def _cap_per_class(y: np.ndarray, num_classes: int, per_class: int | None, rng: np.random.Generator) -> np.ndarray:
-    if per_class is None:
-        return np.arange(len(y))
-    return np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == k))[:per_class] for k in range(num_classes)]))
+def _kept(y: np.ndarray, per_class: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indexes of at most ``per_class`` scans of each class (all without a cap), drawn from ``rng``."""
+    return np.arange(len(y)) if per_class is None else np.sort(examples_per_class(y, per_class, rng))
 
 
 def balanced_subset(data, per_class: int | None, val_per_class: int | None = None, seed: int = config.SEED):
     """``data`` with at most ``per_class`` training and ``val_per_class`` validation scans per class."""
     if per_class is None and val_per_class is None:
         return data
-    rng = np.random.default_rng(seed)
-    k = len(data.class_names)
-    train_keep = _cap_per_class(data.y_train, k, per_class, rng)
-    val_keep = _cap_per_class(data.y_val, k, val_per_class, rng)
+    rng = np.random.default_rng(seed)  # one stream: the validation picks follow the training picks
+    train_keep = _kept(data.y_train, per_class, rng)
+    val_keep = _kept(data.y_val, val_per_class, rng)
     return types.SimpleNamespace(x_train=data.x_train[train_keep], y_train=data.y_train[train_keep],
                                  x_val=data.x_val[val_keep], y_val=data.y_val[val_keep],
                                  class_names=list(data.class_names), source=data.source)
@@ -101,15 +100,3 @@ def run_sweep(data, trials: list[dict[str, Any]], base: train.Recipe) -> list[di
         recipe = dataclasses.replace(base, arch="residual_cnn", arch_kwargs=arch_kwargs, **changes)
         rows.append({**trial, **train_briefly(data, recipe)})
     return rows
-
-
-def markdown_table(rows: list[dict[str, Any]], columns: list[str], digits: int = 3) -> str:
-    """A Markdown table of ``columns`` from ``rows`` (floats rounded to ``digits``)."""
-    def cell(value):
-        if isinstance(value, float):
-            return f"{value:.{digits}g}" if abs(value) < 1e-2 and value else f"{value:.{digits}f}"
-        return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)

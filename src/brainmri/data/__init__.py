@@ -8,12 +8,12 @@ from brainmri.data.cache import is_cached, load_scan, scan_dataset
 from brainmri.data.load import EvaluationSet, SplitArrays, load_dataset, load_evaluation_set, split_leakage
 from brainmri.data.locate import DataSource, resolve_data_root
 from brainmri.data.phantom import load_phantom_masks
-from brainmri.data.scan import BINARY_CLASS_NAMES, CLASS_NAMES, LayoutError, ScanReport
+from brainmri.data.scan import BINARY_CLASS_NAMES, CLASS_NAMES, NO_TUMOUR, LayoutError, ScanReport
 
 _PIPELINE = ("augmentation", "make_tf_dataset")
 
 __all__ = [
-    "BINARY_CLASS_NAMES", "CLASS_NAMES", "DataSource", "EvaluationSet", "LayoutError", "ScanReport",
+    "BINARY_CLASS_NAMES", "CLASS_NAMES", "NO_TUMOUR", "DataSource", "EvaluationSet", "LayoutError", "ScanReport",
     "SplitArrays", "augmentation", "load_dataset", "load_evaluation_set", "load_phantom_masks",
     "is_cached", "load_scan", "make_tf_dataset", "resolve_data_root", "scan_dataset", "split_leakage",
 ]

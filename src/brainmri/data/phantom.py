@@ -25,8 +25,9 @@ import cv2
 import numpy as np
 
 from brainmri.config import SEED
+from brainmri.data.scan import CLASS_NAMES
 
-PHANTOM_CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
+PHANTOM_CLASSES = tuple(CLASS_NAMES)
 _SPLIT_PREFIX = {"Training": "Tr", "Testing": "Te"}
 _MANIFEST = "phantom.json"
 

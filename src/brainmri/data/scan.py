@@ -17,14 +17,15 @@ from pathlib import Path
 
 from brainmri.data.images import IMAGE_SUFFIXES
 
-CLASS_NAMES = ["glioma", "meningioma", "notumor", "pituitary"]
-BINARY_CLASS_NAMES = ["notumor", "tumor"]
+NO_TUMOUR = "notumor"  # the label of scans without a tumour, as the Kaggle dataset spells it
+CLASS_NAMES = ["glioma", "meningioma", NO_TUMOUR, "pituitary"]
+BINARY_CLASS_NAMES = [NO_TUMOUR, "tumor"]
 
 CLASS_ALIASES = {
     "glioma": "glioma", "glioma_tumor": "glioma", "glioma_tumour": "glioma",
     "meningioma": "meningioma", "meningioma_tumor": "meningioma", "meningioma_tumour": "meningioma",
-    "notumor": "notumor", "notumour": "notumor", "no_tumor": "notumor", "no_tumour": "notumor",
-    "no": "notumor", "healthy": "notumor",
+    "notumor": NO_TUMOUR, "notumour": NO_TUMOUR, "no_tumor": NO_TUMOUR, "no_tumour": NO_TUMOUR,
+    "no": NO_TUMOUR, "healthy": NO_TUMOUR,
     "pituitary": "pituitary", "pituitary_tumor": "pituitary", "pituitary_tumour": "pituitary",
     "yes": "tumor", "tumor": "tumor", "tumour": "tumor",
 }
@@ -134,7 +135,7 @@ def _class_folders(folder: Path, root: Path, found: Discovery) -> dict[Path, str
             raise LayoutError(f"unknown class folder {path}\n{EXPECTED_LAYOUTS}\n{_describe(folder)}")
         classes[path] = label
     labels = set(classes.values())
-    if "tumor" in labels and labels - {"tumor", "notumor"}:
+    if "tumor" in labels and labels - {"tumor", NO_TUMOUR}:
         raise LayoutError(f"{folder} mixes yes/tumour folders with specific tumour classes\n{EXPECTED_LAYOUTS}\n{_describe(folder)}")
     if len(labels) < len(classes):
         raise LayoutError(f"{folder} has two folders for the same class ({sorted(p.name for p in classes)})")

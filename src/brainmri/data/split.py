@@ -6,6 +6,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from brainmri.data.scan import NO_TUMOUR
+
 THREE_WAY = {"test": 0.10, "val": 0.20}  # and 70% train: for datasets without a Testing folder
 
 
@@ -37,18 +39,32 @@ def group_split(labels: list[str], groups: list[list[int]], fractions: dict[str,
     return {name: np.array(sorted(indexes), dtype=np.int64) for name, indexes in parts.items()}
 
 
+def examples_per_class(labels, per_class: int, rng: int | np.random.Generator, *,
+                       eligible: np.ndarray | None = None) -> np.ndarray:
+    """Indexes of up to ``per_class`` seeded random picks of each class present in ``labels``,
+    class by class (classes in sorted order), each class's picks in drawn order.
+
+    ``rng`` is a seed or a Generator to continue drawing from; ``eligible`` (bool, one per label)
+    limits the candidates. The one picker behind every per-class sample and cap in the package.
+    """
+    rng = np.random.default_rng(rng)  # a Generator passes through unchanged
+    labels = np.asarray(labels)
+    eligible = np.ones(len(labels), bool) if eligible is None else np.asarray(eligible, bool)
+    if eligible.shape != labels.shape:
+        raise ValueError(f"eligible has shape {eligible.shape}, labels have {labels.shape}")
+    picks = [rng.permutation(np.flatnonzero((labels == label) & eligible))[:per_class] for label in np.unique(labels)]
+    return np.concatenate(picks).astype(np.int64) if picks else np.zeros(0, np.int64)
+
+
 def cap_per_class(indexes: np.ndarray, labels: list[str], max_per_class: int | None, seed: int) -> np.ndarray:
-    """At most ``max_per_class`` indexes of each label, a seeded random choice, in sorted order."""
+    """At most ``max_per_class`` of ``indexes`` per label (``labels[i]``), a seeded random choice, in sorted order."""
     if max_per_class is None:
         return indexes
-    rng = np.random.default_rng(seed)
-    kept = []
-    for label in sorted({labels[i] for i in indexes}):
-        members = np.array([i for i in indexes if labels[i] == label], dtype=np.int64)
-        kept.extend(rng.permutation(members)[:max_per_class])
-    return np.array(sorted(kept), dtype=np.int64)
+    indexes = np.asarray(indexes, np.int64)
+    kept = indexes[examples_per_class(np.array([labels[i] for i in indexes]), max_per_class, seed)]
+    return np.sort(kept)
 
 
 def to_binary(labels: list[str]) -> list[str]:
     """The binary view: every tumour class becomes ``tumor``."""
-    return ["notumor" if label == "notumor" else "tumor" for label in labels]
+    return [NO_TUMOUR if label == NO_TUMOUR else "tumor" for label in labels]

@@ -17,11 +17,10 @@ from brainmri.explain.gradcam import (
     GradCAMPlusPlus,
     SmoothGradCAMPlusPlus,
     find_target_layer,
-    grad_cam,
     heatmaps_in_batches,
 )
 
 __all__ = [
     "CAM", "EXPLAINERS", "ClassLogit", "ClassProbability", "Explainer", "Explanation", "GradCAM",
-    "GradCAMPlusPlus", "SmoothGradCAMPlusPlus", "find_target_layer", "grad_cam", "heatmaps_in_batches",
+    "GradCAMPlusPlus", "SmoothGradCAMPlusPlus", "find_target_layer", "heatmaps_in_batches",
 ]

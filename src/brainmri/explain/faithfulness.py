@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from brainmri.config import SEED
-from brainmri.explain.gradcam import GradCAM, heatmaps_in_batches, upsample_and_normalise
+from brainmri.explain.gradcam import EXPLAINERS, GradCAM, heatmaps_in_batches, upsample_and_normalise
 
 DEFAULT_STEPS = 10  # 10% of the pixels per step: 2 x 11 forward passes per map
 
@@ -258,10 +258,47 @@ def beats(rows: list[dict], method: str, baselines: tuple[str, ...]) -> dict[str
     }
 
 
-def markdown_table(rows: list[dict], *, digits: int = 3) -> str:
-    """The rows of :func:`faithfulness_table` (or any list of flat dicts) as a Markdown table."""
-    keys = list(rows[0])
-    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(fmt(row[k]) for k in keys) + " |" for row in rows]
-    return "\n".join(lines)
+@dataclass
+class ChosenMapReport:
+    """The map chosen by :func:`rank_explainers`, scored on other scans next to the fixed explainers and baselines."""
+
+    chosen: dict  # the winning row of rank_explainers: map, method, layer
+    rows: list[dict]  # faithfulness_table rows: every map and both baselines
+    curves: dict[str, dict[str, Curve]]
+    wins: dict[str, dict[str, bool]]  # per explainer (not baseline): measure -> beats both baselines
+    differences: list[dict]  # auc_differences of the chosen map against each baseline
+    cam_equals_grad_cam: bool
+
+    def summary(self) -> dict:
+        """What notebook 05 saves of this report (the README reads these keys)."""
+        won = self.wins[self.chosen["map"]]
+        return {
+            "n_scans": len(self.curves["Grad-CAM"]["deletion"].probabilities),
+            "chosen_map": self.chosen["map"], "chosen_method": self.chosen["method"],
+            "chosen_layer": self.chosen["layer"], "steps": len(self.curves["Grad-CAM"]["deletion"].fractions) - 1,
+            "cam_equals_grad_cam": self.cam_equals_grad_cam, "rows": self.rows, "beats_both_baselines": self.wins,
+            "chosen_beats_both_on_every_measure": all(won.values()),
+            "chosen_beats_both_on": ", ".join(m for m, ok in won.items() if ok) or "none",
+            "chosen_does_not_beat_both_on": ", ".join(m for m, ok in won.items() if not ok) or "none",
+            "chosen_auc_advantage": self.differences,
+            "chosen_auc_advantage_above_zero": all(row["low"] > 0 for row in self.differences),
+        }
+
+
+def score_chosen_map(model: keras.Model, images: np.ndarray, class_index: np.ndarray, chosen: dict,
+                     explainers: list, *, cam_tolerance: float = 1e-4) -> ChosenMapReport:
+    """Score ``explainers`` (built for ``model``), the ``chosen`` map and both baselines on ``images``.
+
+    With global average pooling straight into the dense head, CAM equals Grad-CAM up to a constant;
+    when their maps agree within ``cam_tolerance`` CAM is scored once, as Grad-CAM.
+    """
+    maps = {e.name: heatmaps_in_batches(e, images, class_index) for e in explainers}
+    cam_equals_grad_cam = "CAM" in maps and float(np.abs(maps["CAM"] - maps["Grad-CAM"]).max()) < cam_tolerance
+    if cam_equals_grad_cam:
+        del maps["CAM"]
+    explainer = EXPLAINERS[chosen["method"]](model, layer=chosen["layer"])
+    maps[chosen["map"]] = heatmaps_in_batches(explainer, images, class_index)
+    maps.update(baseline_maps(len(images), images.shape[1:3]))
+    rows, curves = faithfulness_table(model, images, maps, class_index)
+    wins = {name: beats(rows, name, BASELINES) for name in maps if name not in BASELINES}
+    return ChosenMapReport(chosen, rows, curves, wins, auc_differences(curves, chosen["map"]), cam_equals_grad_cam)

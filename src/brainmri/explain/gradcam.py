@@ -26,7 +26,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from brainmri.data.split import examples_per_class
+
 LAYER_PATH_SEPARATOR = "/"
+MACHINE_EPSILON = {"float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 
 
 # ----------------------------------------------------------------------------- target layer
@@ -224,21 +227,25 @@ class Explainer:
         self.tap = tap_model(model, self.path, self.head.input)
 
     def logits(self, features: tf.Tensor) -> tf.Tensor:
-        return tf.matmul(features, self.head.kernel) + self.head.bias
+        """The head's pre-activation scores, in float32 whatever the model's dtype policy."""
+        kernel, bias = (tf.cast(w, tf.float32) for w in (self.head.kernel, self.head.bias))
+        return tf.matmul(tf.cast(features, tf.float32), kernel) + bias
 
     def forward_backward(self, images: tf.Tensor, class_index: tf.Tensor | None):
         """Activations, gradients of the target score w.r.t. them, logits and the class explained.
 
         One tape for the whole batch: images do not interact in inference mode, so the gradient
         of the summed scores with respect to image i's activations is image i's own gradient.
+        Activations, gradients and logits come back in float32, whatever the model's dtype policy,
+        so that Grad-CAM++'s squared and cubed gradients do not underflow in float16.
         """
         with tf.GradientTape() as tape:  # records the ops because they read the model's variables
             activations, features = self.tap(images, training=False)
             logits = self.logits(features)
             chosen = _predicted(logits) if class_index is None else class_index
             scores = self.target(logits, chosen)
-        gradients = tape.gradient(scores, activations) if self.needs_gradients else None
-        return activations, gradients, logits, chosen, features
+        gradients = tf.cast(tape.gradient(scores, activations), tf.float32) if self.needs_gradients else None
+        return tf.cast(activations, tf.float32), gradients, logits, chosen, tf.cast(features, tf.float32)
 
     def combine(self, activations, gradients, class_index, features) -> tf.Tensor:
         """(B, h, w, k) activations -> (B, h, w) map. Subclasses implement their method here."""
@@ -340,12 +347,14 @@ class CAM(Explainer):
 
     def combine(self, activations, gradients, class_index, features):
         averaged = tf.reduce_mean(activations, axis=(1, 2))
-        if averaged.shape[-1] != features.shape[-1] or not np.allclose(averaged, features, rtol=1e-4, atol=1e-4):
+        tolerance = max(1e-4, 8 * MACHINE_EPSILON[self.path[-1].compute_dtype])
+        if averaged.shape[-1] != features.shape[-1] or not np.allclose(averaged, features, rtol=tolerance,
+                                                                        atol=tolerance):
             raise ValueError(
                 f"CAM needs global average pooling of layer {self.layer!r} straight into the dense "
                 f"layer {self.head.name!r} of model {self.model.name!r}; use GradCAM for this model"
             )
-        kernel = self.head.kernel
+        kernel = tf.cast(self.head.kernel, tf.float32)
         if kernel.shape[-1] == 1:  # one sigmoid unit: class 1 is +w, class 0 is -w
             sign = tf.cast(2 * class_index - 1, kernel.dtype)
             class_weights = sign[:, None] * tf.transpose(kernel)
@@ -361,10 +370,7 @@ def pick_examples(labels: np.ndarray, predicted: np.ndarray, *, per_class: int =
     """Indices to show: ``per_class`` correct predictions of every class, then up to ``wrong`` mistakes."""
     rng = np.random.default_rng(seed)
     labels, predicted = np.asarray(labels), np.asarray(predicted)
-    chosen = []
-    for c in np.unique(labels):
-        correct = np.flatnonzero((labels == c) & (predicted == c))
-        chosen.extend(rng.permutation(correct)[:per_class])
+    chosen = list(examples_per_class(labels, per_class, rng, eligible=labels == predicted))
     mistakes = np.flatnonzero(labels != predicted)
     chosen.extend(rng.permutation(mistakes)[:wrong])
     return np.asarray(chosen, dtype=int)
@@ -375,8 +381,3 @@ def heatmaps_in_batches(explainer: Explainer, images: np.ndarray, class_index: n
     out = [explainer.explain(images[i : i + batch_size], class_index[i : i + batch_size]).heatmaps
            for i in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, *images.shape[1:3]), np.float32)
-
-
-def grad_cam(model: keras.Model, images, class_index=None, *, layer: str | None = None) -> Explanation:
-    """Grad-CAM in one call; build a :class:`GradCAM` once instead when explaining many batches."""
-    return GradCAM(model, layer=layer).explain(images, class_index)

@@ -1,4 +1,5 @@
-"""Where does a heatmap point, against a known mask? Pointing game, IoU and Dice.
+"""Where does a heatmap point, against a known mask? Pointing game, IoU and Dice; and the split
+of scans that keeps choosing a map apart from judging it.
 
 Used on the synthetic phantom, whose tumour masks are known, and to score the U-Net of the
 pseudo-segmentation experiment. Masks are ``{0, 1}`` arrays of shape (B, H, W).
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from brainmri.config import SEED
 
 
 def _check_pair(a: np.ndarray, b: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -62,3 +65,22 @@ def dice(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def heatmap_iou(heatmaps: np.ndarray, masks: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """(B,) IoU of the thresholded heatmaps with the masks."""
     return iou(binarize(heatmaps, threshold), masks)
+
+
+def localization_table(maps: dict[str, np.ndarray], masks: np.ndarray, threshold: float = 0.5) -> list[dict]:
+    """One row per map: the share of pointing-game hits and the mean IoU of the map thresholded at
+    ``threshold`` (column ``iou_at_<threshold>``) against ``masks``."""
+    return [{"map": name, "pointing_game": float(pointing_game(heatmaps, masks).mean()),
+             f"iou_at_{threshold:g}": float(heatmap_iou(heatmaps, masks, threshold).mean())}
+            for name, heatmaps in maps.items()]
+
+
+def selection_and_evaluation(n_scans: int, n: int | None, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint seeded sets of ``n`` scan indexes each (sorted; ``n`` is capped at half the scans,
+    None or 0 means half): choose a map on the first, judge the choice on the second. Choosing on
+    the scans it is judged on would flatter the choice."""
+    n = min(n or n_scans, n_scans // 2)
+    if n < 1:
+        raise ValueError(f"need at least two scans to split into selection and evaluation, got {n_scans}")
+    order = np.random.default_rng(seed).permutation(n_scans)
+    return np.sort(order[n:2 * n]), np.sort(order[:n])

@@ -1,4 +1,4 @@
-"""Classifiers on ImageNet backbones from ``keras.applications``, and the two-stage fine-tuning protocol.
+"""Classifiers on ImageNet backbones from ``keras.applications``: building, freezing, parameter counts.
 
 The model takes raw pixels in ``[0, 255]`` like every classifier here (CONTRIBUTING.md). Inside it,
 a grayscale scan is tiled to three channels, the backbone's own ImageNet preprocessing is applied
@@ -11,9 +11,10 @@ backbone's features. Pretrained features are of order one; those of a randomly i
 EfficientNetB0 in inference mode are of order 1e-6 (each of its 16 squeeze-and-excitation gates
 roughly halves the signal), and a dense head fed directly with them does not learn at all.
 
-Two stages: first the backbone is frozen and only the head learns; then the last stage of the
-backbone (the layers at its coarsest resolution: ResNet50's ``conv5``, EfficientNetB0's
-``block6``, ``block7`` and ``top``) is unfrozen and trained with a lower learning rate. Batch
+Fine-tuning (:mod:`brainmri.finetune`) has two stages: first the backbone is frozen and only the
+head learns (:func:`freeze_backbone`); then the last stage of the backbone (the layers at its
+coarsest resolution: ResNet50's ``conv5``, EfficientNetB0's ``block6``, ``block7`` and ``top``)
+is unfrozen (:func:`unfreeze_last_stage`) and trained with a lower learning rate. Batch
 normalisation stays in inference mode throughout: the backbone is called with ``training=False``
 and its BatchNormalization layers are never made trainable, so a few small batches of MRI cannot
 overwrite the ImageNet statistics.
@@ -33,10 +34,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import keras
-import numpy as np
 from keras import layers
-
-from brainmri import config, evaluate, train
 
 from brainmri.models.layers import CaffePreprocess, GrayscaleToRGB, check_input, classifier_output
 
@@ -44,7 +42,6 @@ BACKBONE_LAYER = "backbone"
 _STAGE = re.compile(r"conv\d+|block\d+|[a-z]+")  # stage of a backbone layer, from its name
 HEAD_NORM_EPSILON = 1e-20  # far below the feature variance of even a random backbone (about 1e-12, see above)
 DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation, so an unreachable host fails instead of hanging
-
 
 
 @dataclass(frozen=True)
@@ -182,73 +179,6 @@ def unfreeze_last_stage(model: keras.Model) -> list[str]:
     return unfrozen
 
 
-@dataclass
-class StageResult:
-    """One stage of :func:`two_stage_fit`: its history, epoch times, parameter counts and validation scores."""
-
-    history: dict[str, list[float]]
-    epoch_seconds: list[float]
-    parameters: dict[str, int]
-    scores: dict[str, object]  # brainmri.evaluate.evaluate_model on the validation split
-
-    @property
-    def seconds_per_epoch(self) -> float:
-        """Median epoch time (the first epoch also traces the graph)."""
-        return float(np.median(self.epoch_seconds))
-
-
-def two_stage_fit(
-    model: keras.Model, data, *, epochs: int, batch_size: int, head_lr: float = 1e-3, finetune_lr: float = 1e-4,
-    seed: int = config.SEED, verbose: int | str = 2,
-) -> dict[str, StageResult]:
-    """Train the head on the frozen backbone, score it, then unfreeze the last stage and train on.
-
-    Each stage runs ``epochs`` epochs of :func:`brainmri.train.fit` (its recipe: AdamW, cosine
-    decay, label smoothing, class weights, augmentation) at its own learning rate, no warm-up; the
-    second starts from the first's weights, so "fine_tuned" has seen twice as many epochs. The
-    model is changed in place and ends fine-tuned. Returns ``{"frozen": ..., "fine_tuned": ...}``.
-    """
-    task = "binary" if model.output_shape[-1] == 1 else "multiclass"
-    size, channels = model.input_shape[1], model.input_shape[-1]
-    results = {}
-    for stage, learning_rate in (("frozen", head_lr), ("fine_tuned", finetune_lr)):
-        if stage == "frozen":
-            freeze_backbone(model)
-        else:
-            unfreeze_last_stage(model)
-        recipe = train.Recipe(
-            task=task, arch=arch_of(model), image_size=size, color="grayscale" if channels == 1 else "rgb",
-            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup_epochs=0, seed=seed,
-        )
-        summary = train.fit(model, data, recipe, verbose=verbose)
-        scores = evaluate.evaluate_model(model, data.x_val, data.y_val, data.class_names, batch_size=batch_size)
-        results[stage] = StageResult(summary["history"], summary["epoch_seconds"], parameter_counts(model), scores)
-    return results
-
-
-def headline_metrics(scores: dict[str, object]) -> dict[str, float]:
-    """Accuracy and the macro averages of precision, recall and F1 from :func:`brainmri.evaluate.evaluate_model` scores."""
-    per_class = list(scores["per_class"].values())
-    mean = lambda key: float(np.mean([row[key] for row in per_class]))  # noqa: E731
-    return {"accuracy": float(scores["accuracy"]), "precision": mean("precision"), "recall": mean("recall"),
-            "f1": float(scores["macro_f1"])}
-
-
-def stage_table(stages: dict[str, StageResult]) -> dict[str, dict[str, float]]:
-    """Per stage: headline metrics, trainable parameters and seconds per epoch."""
-    return {name: {**headline_metrics(stage.scores), "trainable_params": stage.parameters["trainable"],
-                   "seconds_per_epoch": stage.seconds_per_epoch} for name, stage in stages.items()}
-
-
-def format_table(table: dict[str, dict[str, float]], index: str = "model") -> str:
-    """A fixed-width text table: one row per entry (first column headed ``index``), one column per key of the first row."""
-    columns = list(next(iter(table.values())))
-    cell = lambda v: f"{v:,}" if isinstance(v, int) else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    rows = [[index, *columns]] + [[name, *(cell(row.get(c, "-")) for c in columns)] for name, row in table.items()]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in rows)
-
-
 def parameter_counts(model: keras.Model) -> dict[str, int]:
     """Trainable and non-trainable parameter counts, as the optimiser sees them."""
     return {"trainable": _size(model.trainable_weights), "non_trainable": _size(model.non_trainable_weights)}
@@ -281,23 +211,11 @@ def trainable_report(model: keras.Model) -> list[dict[str, object]]:
     return list(rows.values())
 
 
-def from_scratch_baseline(record: dict[str, object]) -> dict[str, object]:
-    """Notebook 03's default classifier (the best recipe of its sweep) from ``results/03_classifier.json``.
-
-    Returns ``{"name", "n_val", "metrics"}`` with its validation :func:`headline_metrics`.
-    """
-    try:
-        scores, arch = record["validation"], record["recipe"]["arch"]
-    except (KeyError, TypeError):
-        raise ValueError("notebook 03's results lack 'validation' scores or 'recipe.arch'; rerun notebook 03") from None
-    return {"name": f"{arch} (notebook 03)", "n_val": int(scores["n"]), "metrics": headline_metrics(scores)}
-
-
-def trainable_table(model: keras.Model) -> str:
-    """:func:`trainable_report` as a text table, with a total row."""
-    rows = {row["group"]: {k: v for k, v in row.items() if k != "group"} for row in trainable_report(model)}
-    rows["total"] = {k: sum(row[k] for row in rows.values()) for k in next(iter(rows.values()))}
-    return format_table(rows, index="group")
+def trainable_summary(model: keras.Model) -> list[dict[str, object]]:
+    """:func:`trainable_report` with a final ``total`` row."""
+    rows = trainable_report(model)
+    totals = {key: sum(row[key] for row in rows) for key in rows[0] if key != "group"}
+    return [*rows, {"group": "total", **totals}]
 
 
 def _size(weights) -> int:

@@ -63,7 +63,9 @@ def _decoder(inputs, skips: list, filters: int, name: str) -> keras.Model:
         ratio = skip.shape[1] // x.shape[1]
         if ratio * x.shape[1] != skip.shape[1] or skip.shape[2] != ratio * x.shape[2]:
             raise ValueError(f"{name}: cannot upsample {tuple(x.shape[1:3])} to {tuple(skip.shape[1:3])} by an integer factor")
-        x = layers.UpSampling2D(ratio, interpolation="bilinear", name=f"up{level}")(x)
+        # float32 under any policy: TensorFlow computes a bilinear resize's gradient in float32,
+        # which XLA refuses to mix with the float16 gradients around it.
+        x = layers.UpSampling2D(ratio, interpolation="bilinear", dtype="float32", name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skip])
         x = _conv_block(x, filters * 2 ** min(level, 3), f"dec{level}")
     mask = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="mask")(x)

@@ -11,11 +11,7 @@ pixels (so its scale grows with the image, as the KL's does with the latent) and
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -91,8 +87,9 @@ def build_encoder(image_size: int, latent_dim: int, filters=DEFAULT_FILTERS, num
         inputs.append(label)
         x = layers.Concatenate(name="enc_with_label")([x, label])
     x = layers.Dense(256, activation="relu", name="enc_dense")(x)
-    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    # The latent distribution is kept in float32 under a mixed policy: exp(log_var) overflows float16.
+    z_mean = layers.Dense(latent_dim, dtype="float32", name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, dtype="float32", name="z_log_var")(x)
     return keras.Model(inputs if num_classes else image, [z_mean, z_log_var], name="encoder")
 
 
@@ -111,7 +108,8 @@ def build_decoder(image_size: int, latent_dim: int, filters=DEFAULT_FILTERS, num
     x = layers.Reshape((side, side, filters[-1]), name="dec_reshape")(x)
     for i, f in enumerate(reversed(filters[:-1])):
         x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu", name=f"dec_deconv{i}")(x)
-    image = layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", name="dec_image")(x)
+    image = layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", dtype="float32",
+                                   name="dec_image")(x)
     return keras.Model(inputs if num_classes else z, image, name="decoder")
 
 
@@ -130,7 +128,7 @@ class VAE(keras.Model):
         self.encoder, self.decoder = encoder, decoder
         self.beta, self.kl_warmup_steps = float(beta), int(kl_warmup_steps)
         self.reconstruction, self.ssim_weight, self.seed = reconstruction, float(ssim_weight), seed
-        self.sampling = Sampling(seed=seed, name="sampling")
+        self.sampling = Sampling(seed=seed, dtype="float32", name="sampling")
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "reconstruction_loss", "kl_loss", "kl_weight")}
         self.build()
@@ -200,10 +198,14 @@ class VAE(keras.Model):
         return {name: t.result() for name, t in self.trackers.items()}
 
     def train_step(self, data):
+        """One step on the batch mean loss; gradients are summed over replicas, so each replica's
+        loss is divided by their number, and scaled by the optimizer when it scales losses (float16)."""
         x, label = self._split(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             total, recon, kl = self.compute_losses(x, label, training=True)
-        grads = tape.gradient(total, self.trainable_weights)
+            scaled = self.optimizer.scale_loss(total / replicas)
+        grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._update(total, recon, kl)
 
@@ -317,89 +319,3 @@ class PCABaseline:
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         return self.decode(self.encode(x))
-
-
-# ---------------------------------------------------------------- shared, cached training
-
-@dataclass
-class VAERun:
-    """A trained VAE, its per-epoch history and times, where it lives, and whether it was loaded."""
-    vae: VAE
-    history: dict[str, list[float]]
-    path: Path
-    loaded: bool
-    epoch_seconds: list[float]
-
-
-def _run_key(x_train: np.ndarray, labels: np.ndarray | None, settings: dict) -> str:
-    digest = hashlib.sha1()
-    digest.update(np.ascontiguousarray(x_train[:, ::4, ::4]).tobytes())
-    digest.update(str(x_train.shape).encode())
-    if labels is not None:
-        digest.update(np.ascontiguousarray(labels).tobytes())
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    return digest.hexdigest()[:12]
-
-
-class _EpochClock(keras.callbacks.Callback):
-    """Record each epoch's wall time, and stop after the epoch during which the budget ran out."""
-
-    def __init__(self, budget_seconds: float | None):
-        super().__init__()
-        self.budget, self.start, self.epoch_seconds = budget_seconds, time.perf_counter(), []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.perf_counter() - self.epoch_start)
-        if self.budget is not None and time.perf_counter() - self.start > self.budget:
-            self.model.stop_training = True
-
-
-def load_or_train_vae(x_train: np.ndarray, x_val: np.ndarray, *, labels_train: np.ndarray | None = None,
-                      labels_val: np.ndarray | None = None, num_classes: int = 0,
-                      latent_dim: int | None = None, epochs: int | None = None,
-                      batch_size: int | None = None, beta: float = 1.0, kl_warmup_epochs: float = 2.0,
-                      reconstruction: str = "bce", ssim_weight: float = 0.0,
-                      time_budget_min: float | None = None, seed: int = config.SEED,
-                      force_train: bool = False, verbose: int = 0) -> VAERun:
-    """Load ``runs/vae-<key>/vae.keras`` if a VAE was trained on the same images with the same
-    settings, else train it (and save it). Images are VAE inputs (see :func:`to_unit_grayscale`);
-    pass ``num_classes`` and integer or one-hot labels for the conditional VAE. ``time_budget_min``
-    stops training after the epoch that exhausts it; being a resource limit, not a setting, it is
-    not part of the key (a model trained for all its epochs is reused by a budgeted call).
-    ``force_train`` retrains (the benchmark does).
-    The SSIM term is off by default: ``tf.image.ssim`` makes a training step about 3.5x slower on CPU.
-    """
-    profile = config.get_profile()
-    latent_dim = latent_dim or profile.vae_latent_dim
-    epochs = epochs or profile.vae_epochs
-    batch_size = batch_size or profile.batch_size
-    if num_classes and (labels_train is None or labels_val is None):
-        raise ValueError("the conditional VAE (num_classes > 0) needs labels_train and labels_val")
-    y_train = one_hot(labels_train, num_classes) if num_classes else None
-    y_val = one_hot(labels_val, num_classes) if num_classes else None
-    settings = dict(latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, beta=beta,
-                    kl_warmup_epochs=kl_warmup_epochs, reconstruction=reconstruction,
-                    ssim_weight=ssim_weight, num_classes=num_classes, seed=seed)
-    run_dir = config.runs_dir() / f"{'c' if num_classes else ''}vae-{_run_key(x_train, y_train, settings)}"
-    model_path, history_path = run_dir / "vae.keras", run_dir / "history.json"
-    if model_path.exists() and history_path.exists() and not force_train:
-        record = json.loads(history_path.read_text())
-        return VAERun(keras.saving.load_model(model_path), record["history"], model_path, True, record["epoch_seconds"])
-    steps_per_epoch = int(np.ceil(len(x_train) / batch_size))
-    vae = build_vae(x_train.shape[1], latent_dim, num_classes=num_classes, beta=beta,
-                    kl_warmup_steps=int(kl_warmup_epochs * steps_per_epoch), reconstruction=reconstruction,
-                    ssim_weight=ssim_weight, seed=seed)
-    clock = _EpochClock(time_budget_min * 60 if time_budget_min else None)
-    fit = vae.fit(make_vae_dataset(x_train, y_train, batch_size=batch_size, seed=seed), epochs=epochs,
-                  validation_data=make_vae_dataset(x_val, y_val, batch_size=batch_size, shuffle=False),
-                  callbacks=[clock], shuffle=False, verbose=verbose)  # the dataset shuffles itself
-    run_dir.mkdir(parents=True, exist_ok=True)
-    vae.save(model_path)
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    record = {"history": history, "epoch_seconds": clock.epoch_seconds, "settings": settings,
-              "time_budget_min": time_budget_min}
-    history_path.write_text(json.dumps(record, indent=1))
-    return VAERun(vae, history, model_path, False, clock.epoch_seconds)

@@ -10,6 +10,7 @@ import numpy as np
 
 from brainmri.data.images import decode_file
 from brainmri.data.scan import ScanReport
+from brainmri.data.split import examples_per_class
 
 
 def _show(ax, image, title: str | None = None, fontsize: int = 8):
@@ -69,12 +70,12 @@ def plot_image_properties(report: ScanReport) -> plt.Figure:
 def plot_sample_grid(x: np.ndarray, y: np.ndarray, class_names: list[str], *, per_class: int = 6,
                      seed: int = 0, size: float = 1.4) -> plt.Figure:
     """One row per class, ``per_class`` random scans of it (seeded)."""
-    rng = np.random.default_rng(seed)
+    y = np.asarray(y)
+    picks = examples_per_class(y, per_class, seed)
     fig, axes = plt.subplots(len(class_names), per_class, figsize=(size * per_class, size * len(class_names)),
                              squeeze=False)
     for row, name in enumerate(class_names):
-        members = np.flatnonzero(y == row)
-        chosen = rng.permutation(members)[:per_class]
+        chosen = picks[y[picks] == row]
         for col in range(per_class):
             ax = axes[row, col]
             ax.set_axis_off()

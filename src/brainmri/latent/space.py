@@ -1,0 +1,97 @@
+"""The latent space of a VAE: encode to latent means, decode, class means, 2-D maps, the attribute
+vector ``mean(tumour) - mean(healthy)``, walks (linear and spherical) and edits ``z + a * v``.
+
+The decoder speaks grayscale ``[0, 1]`` at the VAE's size.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from threadpoolctl import threadpool_limits
+
+from brainmri import config
+from brainmri.models.vae import VAE, one_hot
+
+
+def encode_means(vae: VAE, x: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 128) -> np.ndarray:
+    """Latent means ``(N, d)`` of ``[0, 1]`` images (labels, one-hot or integer, for a conditional VAE)."""
+    labels = one_hot(labels, vae.num_classes) if vae.num_classes else None
+    parts = [keras.ops.convert_to_numpy(vae.encode(x[i:i + batch_size],
+                                                   None if labels is None else labels[i:i + batch_size])[0])
+             for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts)
+
+
+def decode(vae: VAE, z: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 128) -> np.ndarray:
+    """Images ``(N, S, S, 1)`` in ``[0, 1]``; ``labels`` are (mixtures of) one-hot rows when conditional."""
+    z = np.asarray(z, np.float32)
+    if vae.num_classes and labels is None:
+        raise ValueError("a conditional VAE decodes z together with a label (one-hot or mixture)")
+    labels = None if labels is None else np.broadcast_to(np.asarray(labels, np.float32), (len(z), vae.num_classes))
+    parts = [keras.ops.convert_to_numpy(vae.decode(z[i:i + batch_size],
+                                                   None if labels is None else labels[i:i + batch_size]))
+             for i in range(0, len(z), batch_size)]
+    return np.concatenate(parts)
+
+
+def class_means(z: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict[str, np.ndarray]:
+    """Mean latent vector of each class present."""
+    labels = np.asarray(labels)
+    return {name: z[labels == k].mean(axis=0) for k, name in enumerate(class_names) if (labels == k).any()}
+
+
+def embed_2d(z: np.ndarray, seed: int = config.SEED) -> dict[str, np.ndarray]:
+    """Two 2-D views of latent codes: PCA (linear, global) and t-SNE (local neighbourhoods).
+
+    t-SNE runs on one thread: next to TensorFlow's thread pools, OpenMP oversubscription made it
+    about 20x slower on a busy two-core machine."""
+    perplexity = float(min(30, max(2, (len(z) - 1) // 3)))
+    with threadpool_limits(1):
+        tsne = TSNE(2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed).fit_transform(z)
+    return {"PCA of latent means": PCA(2, random_state=seed).fit_transform(z), "t-SNE of latent means": tsne}
+
+
+def attribute_vector(z: np.ndarray, is_tumour: np.ndarray) -> np.ndarray:
+    """``mean(z | tumour) - mean(z | healthy)``: the naive "tumour direction"."""
+    is_tumour = np.asarray(is_tumour, bool)
+    if is_tumour.all() or not is_tumour.any():
+        raise ValueError(f"need both tumour and healthy samples, got {int(is_tumour.sum())} of {len(is_tumour)} tumour")
+    return z[is_tumour].mean(axis=0) - z[~is_tumour].mean(axis=0)
+
+
+def lerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``(T, ..., d)`` points ``(1 - t) z0 + t z1``."""
+    t = np.asarray(t, np.float32).reshape((-1,) + (1,) * np.ndim(z0))
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """Spherical interpolation along the great circle between ``z0`` and ``z1`` (last axis), with the
+    norm interpolated linearly; falls back to :func:`lerp` for (anti)parallel vectors.
+
+    Under a Gaussian prior most mass sits near a shell of radius ~sqrt(d); a straight line between two
+    codes cuts through the low-norm middle, which the decoder rarely saw. Slerp stays on the shell.
+    """
+    z0, z1 = np.asarray(z0, np.float32), np.asarray(z1, np.float32)
+    t = np.asarray(t, np.float32).reshape((-1,) + (1,) * z0.ndim)
+    n0, n1 = np.linalg.norm(z0, axis=-1, keepdims=True), np.linalg.norm(z1, axis=-1, keepdims=True)
+    u0, u1 = z0 / np.maximum(n0, eps), z1 / np.maximum(n1, eps)
+    omega = np.arccos(np.clip((u0 * u1).sum(-1, keepdims=True), -1.0, 1.0))
+    sin = np.sin(omega)
+    safe = sin > 1e-4
+    w0 = np.where(safe, np.sin((1 - t) * omega) / np.where(safe, sin, 1.0), 1 - t)
+    w1 = np.where(safe, np.sin(t * omega) / np.where(safe, sin, 1.0), t)
+    direction = w0 * u0 + w1 * u1
+    direction /= np.maximum(np.linalg.norm(direction, axis=-1, keepdims=True), eps)
+    return direction * ((1 - t) * n0 + t * n1)
+
+
+WALKS = {"lerp": lerp, "slerp": slerp}
+
+
+def edit(z: np.ndarray, v: np.ndarray, alphas) -> np.ndarray:
+    """``(A, N, d)``: every code moved by every ``a * v``."""
+    return np.asarray(z)[None] + np.asarray(alphas, np.float32)[:, None, None] * np.asarray(v)[None, None]

@@ -1,0 +1,160 @@
+"""The classifier recipe: everything besides the data that decides a trained classifier.
+
+The recipe (:class:`Recipe`) names the architecture and its arguments, input size and colour,
+epochs, optimiser and regularisation. The CLI and :func:`brainmri.train.load_or_train_classifier`
+build it the same way (:func:`default_recipe`), so a long run made with the CLI is the model the
+notebooks later find in the run registry.
+
+Robustness comes from three places: the model standardises each scan by its own mean and standard
+deviation (inside the model), training sees the data layer's augmentation (flips, small rotations,
+zooms and shifts, brightness and contrast jitter clipped to [0, 255]: a brighter, higher-contrast
+scan saturates, which standardisation alone cannot undo) plus a random gamma curve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from brainmri import config
+from brainmri.data import make_tf_dataset
+from brainmri.hardware import model_scope
+from brainmri.models import DEFAULT_ARCH, build_model
+
+# The best recipe found on the real data (see benchmarks/bench_train_real.py).
+DEFAULT_ARCH_KWARGS: dict[str, dict[str, Any]] = {
+    "residual_cnn": {"width": 24, "depth": 1, "se_ratio": 0.25, "dropout": 0.3},
+}
+GAMMA_LOG_RANGE = 0.4  # random gamma in [0.67, 1.49] on top of the data layer's augmentation
+# The classifier's code version, part of every run key: bump it when a change to the training code
+# changes what a recipe produces, so that runs trained before the change are no longer reused.
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What, besides the data, decides a trained classifier."""
+
+    task: str = "multiclass"  # "multiclass" | "binary"
+    arch: str = "residual_cnn"
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    image_size: int = 128
+    color: str = "grayscale"
+    epochs: int = 12
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.02  # AdamW, decoupled: each step shrinks weights by learning_rate * weight_decay
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.1
+    class_weights: bool = True
+    augment: bool = True
+    patience: int | None = None  # early stopping on validation loss (None: run every epoch)
+    recalibrate_bn: bool = True  # BatchNorm statistics re-estimated on clean training scans after training
+    seed: int = config.SEED
+    version: int = RECIPE_VERSION
+
+    def __post_init__(self):
+        if self.task not in ("multiclass", "binary"):
+            raise ValueError(f"task must be 'multiclass' or 'binary', got {self.task!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.image_size < 8:
+            raise ValueError(f"epochs and batch_size must be positive and image_size >= 8, got {self}")
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "grayscale" else 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def default_recipe(profile: config.Profile | None = None, *, task: str = "multiclass", arch: str | None = None,
+                   **overrides) -> Recipe:
+    """The best recipe, sized by the profile (image size, colour, batch size, epochs).
+
+    ``overrides`` replace any field (``None`` values are ignored, so CLI flags pass straight through).
+    """
+    profile = profile or config.get_profile()
+    arch = arch or DEFAULT_ARCH
+    fields = dict(
+        task=task, arch=arch, arch_kwargs=dict(DEFAULT_ARCH_KWARGS.get(arch, {})),
+        image_size=profile.image_size, color=profile.color, batch_size=profile.batch_size,
+        epochs=profile.epochs, seed=config.SEED,
+    )
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return Recipe(**fields)
+
+
+def build_classifier(recipe: Recipe, num_classes: int, *, distribute=None):
+    """Build the recipe's architecture in :func:`brainmri.hardware.model_scope` (strategy and dtype policy).
+
+    ``num_classes`` counts the class names; a binary task gets one sigmoid unit. ``distribute``
+    replaces the machine's strategy (a test's two-device ``MirroredStrategy``, say).
+    """
+    keras.utils.set_random_seed(recipe.seed)
+    with model_scope(distribute=distribute):
+        return build_model(recipe.arch, input_shape=(recipe.image_size, recipe.image_size, recipe.channels),
+                           num_classes=2 if recipe.task == "binary" else num_classes, **recipe.arch_kwargs)
+
+
+def compile_classifier(model, recipe: Recipe, steps_per_epoch: int) -> None:
+    """AdamW with linear warm-up and cosine decay; cross-entropy with label smoothing; accuracy and macro F1.
+
+    The schedule is a function of the optimizer's step count, which a restored backup carries, so
+    a resumed run continues the same curve.
+    """
+    total = max(1, recipe.epochs * steps_per_epoch)
+    warmup = min(recipe.warmup_epochs * steps_per_epoch, total - 1)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=recipe.learning_rate if warmup == 0 else 0.0,
+        decay_steps=total - warmup, alpha=0.01,
+        warmup_target=recipe.learning_rate if warmup else None, warmup_steps=warmup,
+    )
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
+    if recipe.task == "binary":
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing)
+        metrics = [keras.metrics.BinaryAccuracy(name="accuracy"),
+                   keras.metrics.F1Score(average="macro", threshold=0.5, name="f1"),
+                   keras.metrics.AUC(name="auc")]
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"), keras.metrics.F1Score(average="macro", name="f1")]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+
+def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
+    """``n / (K * count_k)`` per class, so each class contributes equally to the loss."""
+    labels = np.asarray(y).astype(int).ravel()
+    counts = np.bincount(labels, minlength=num_classes)
+    if (counts == 0).any():
+        raise ValueError(f"class_weights: classes {np.flatnonzero(counts == 0).tolist()} have no samples")
+    return {k: float(len(labels) / (num_classes * c)) for k, c in enumerate(counts)}
+
+
+def random_gamma(images, max_log_gamma: float = GAMMA_LOG_RANGE):
+    """Raise each image (scaled to [0, 1]) to a random power in ``exp(+-max_log_gamma)``.
+
+    A non-linear change of the intensity curve, which per-image standardisation cannot undo and
+    the data layer's brightness and contrast jitter do not cover.
+    """
+    shape = [tf.shape(images)[0], 1, 1, 1]
+    gamma = tf.exp(tf.random.uniform(shape, -max_log_gamma, max_log_gamma))
+    return 255.0 * tf.pow(tf.clip_by_value(images / 255.0, 0.0, 1.0), gamma)
+
+
+def training_dataset(x: np.ndarray, y: np.ndarray, *, num_classes: int, batch_size: int, augment: bool,
+                     seed: int = config.SEED) -> tf.data.Dataset:
+    """Shuffled batches; with ``augment``, the data layer's augmentation followed by :func:`random_gamma`."""
+    ds = make_tf_dataset(x, y, batch_size=batch_size, training=True, num_classes=num_classes, seed=seed,
+                         augment=augment)
+    if augment:
+        ds = ds.map(lambda images, labels: (random_gamma(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_dataset(x: np.ndarray, y: np.ndarray, *, num_classes: int, batch_size: int) -> tf.data.Dataset:
+    return make_tf_dataset(x, y, batch_size=batch_size, training=False, num_classes=num_classes)
