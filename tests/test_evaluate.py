@@ -1,9 +1,17 @@
-"""Metrics from hand-made probabilities: values worked out by hand, binary merge, error messages."""
+"""Metrics from hand-made probabilities (values worked out by hand, binary merge, error messages), the
+robustness pipelines' defining properties, calibration (ECE by hand, a known temperature recovered,
+calibration.json round trip) and the Testing headline's duplicate flags on a small Kaggle folder."""
 
+import json
+import types
+
+import cv2
 import numpy as np
 import pytest
 
 from brainmri import evaluate
+from brainmri.data import load_dataset
+from brainmri.evaluate import robustness
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
@@ -77,3 +85,237 @@ def test_brighter_higher_contrast_copy():
     order = np.argsort(flat_in, kind="stable")
     assert (np.diff(flat_out[order]) >= 0).all()
     assert np.array_equal(evaluate.brighter_higher_contrast(scans, gamma=1.0, contrast=1.0, brightness=0.0), scans)
+
+
+# --- robustness pipelines ---------------------------------------------------------------------------
+
+def scans(n=3, size=32, channels=1, seed=0, low=40, high=200):
+    """Smooth blobs plus texture: a scan-like image with mid-tones, edges and fine detail."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] / size
+    out = np.empty((n, size, size, channels), np.uint8)
+    for i in range(n):
+        blob = np.exp(-((yy - rng.uniform(0.3, 0.7)) ** 2 + (xx - rng.uniform(0.3, 0.7)) ** 2) / 0.05)
+        image = low + (high - low) * blob + rng.normal(0, 6, (size, size))
+        out[i] = np.clip(image, 0, 255).astype(np.uint8)[..., None]
+    return out
+
+
+IDENTITY = {"CLAHE": 0.0, "histogram equalisation": 0.0, "gamma": 1.0, "window/level": 0.0, "bias field": 0.0,
+            "down/re-sampling": 1.0, "Gaussian noise": 0.0}
+
+
+@pytest.mark.parametrize("name", list(robustness.PIPELINES))
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_pipeline_keeps_dtype_and_shape_and_leaves_its_input_alone(name, channels):
+    x = scans(channels=channels)
+    before = x.copy()
+    pipeline = robustness.PIPELINES[name]
+    for strength in pipeline.strengths:
+        out = pipeline.function(x, strength, 0)
+        assert out.dtype == np.uint8 and out.shape == x.shape
+        assert not np.array_equal(out, x), f"{name} at {strength} changed nothing"
+    assert np.array_equal(x, before)
+    with pytest.raises(ValueError, match="uint8"):
+        pipeline.function(x.astype(np.float32), pipeline.strengths[0], 0)
+
+
+@pytest.mark.parametrize("name, strength", IDENTITY.items())
+def test_the_neutral_strength_is_the_identity(name, strength):
+    x = scans()
+    assert np.array_equal(robustness.PIPELINES[name].function(x, strength, 0), x)
+    assert strength not in robustness.PIPELINES[name].strengths  # the suite only tries real changes
+
+
+def mean_change(out, x):
+    return float(np.abs(out.astype(float) - x).mean())
+
+
+@pytest.mark.parametrize("name", ["CLAHE", "histogram equalisation", "window/level", "bias field", "JPEG",
+                                  "down/re-sampling", "Gaussian noise"])
+def test_the_change_grows_with_the_strength(name):
+    x = scans(n=4, size=64)
+    pipeline = robustness.PIPELINES[name]
+    changes = [mean_change(pipeline.function(x, s, 0), x) for s in pipeline.strengths]
+    assert changes == sorted(changes) and changes[-1] > changes[0], changes
+
+
+def test_gamma_and_window_level_are_monotone_grey_level_curves():
+    x = scans(n=1)
+    flat = x[0].ravel().astype(int)
+    order = np.argsort(flat, kind="stable")
+    for out in (robustness.gamma(x, 0.5), robustness.gamma(x, 2.0), robustness.window_level(x, 0.6)):
+        assert (np.diff(out[0].ravel().astype(int)[order]) >= 0).all()
+    means = [robustness.gamma(x, g).mean() for g in (0.5, 0.75, 1.0, 1.5, 2.0)]
+    assert means == sorted(means, reverse=True)  # below 1 brightens, above 1 darkens
+    stds = [robustness.window_level(x, w).std() for w in (0.0, 0.2, 0.4, 0.6)]
+    assert stds == sorted(stds)  # a narrower window raises contrast
+
+
+def test_full_histogram_equalisation_is_opencvs():
+    x = scans(n=2)
+    out = robustness.histogram_equalisation(x, 1.0)
+    assert np.array_equal(out[1, :, :, 0], cv2.equalizeHist(x[1, :, :, 0]))
+
+
+def test_bias_field_is_smooth_bounded_and_seeded():
+    flat = np.full((2, 64, 64, 1), 100, np.uint8)
+    out = robustness.bias_field(flat, 0.4, seed=1)
+    log_gain = np.log(out.astype(float) / 100)
+    assert np.abs(log_gain).max() == pytest.approx(0.4, abs=0.02)  # the field reaches +-1, times the amplitude
+    assert np.abs(np.diff(log_gain, axis=1)).max() < 0.1  # slow: no jump between neighbouring pixels
+    assert np.array_equal(out, robustness.bias_field(flat, 0.4, seed=1))
+    assert not np.array_equal(out, robustness.bias_field(flat, 0.4, seed=2))
+
+
+def test_jpeg_quality_changes_the_bytes_and_the_error():
+    x = scans(n=1, size=64)
+    plane = x[0, :, :, 0]
+    high, low = robustness.jpeg_bytes(plane, 90), robustness.jpeg_bytes(plane, 15)
+    assert high != low and len(low) < len(high)
+    assert mean_change(robustness.jpeg(x, 15), x) > mean_change(robustness.jpeg(x, 90), x) > 0
+
+
+def test_resampling_keeps_a_flat_scan_and_noise_is_seeded_with_its_sigma():
+    flat = np.full((1, 32, 32, 1), 77, np.uint8)
+    assert np.array_equal(robustness.resample(flat, 3.0), flat)
+    grey = np.full((1, 128, 128, 1), 128, np.uint8)
+    noisy = robustness.gaussian_noise(grey, 8.0, seed=3)
+    assert (noisy.astype(float) - 128).std() == pytest.approx(8.0, rel=0.05)
+    assert np.array_equal(noisy, robustness.gaussian_noise(grey, 8.0, seed=3))
+
+
+class RecognisesCleanScans:
+    """A stand-in model: the true class for a scan it was shown clean, ``notumor`` for anything changed."""
+
+    def __init__(self, x, y, k=4):
+        self.known = {scan.tobytes(): label for scan, label in zip(x, y)}
+        self.k = k
+
+    def predict(self, x, batch_size=None, verbose=0):
+        out = np.zeros((len(x), self.k), np.float32)
+        for i, scan in enumerate(np.asarray(x, np.uint8)):
+            out[i, self.known.get(scan.tobytes(), 2)] = 1
+        return out
+
+
+def test_robustness_rows_score_every_pipeline_and_strength():
+    x, y = scans(n=8), np.array([0, 1, 2, 3, 0, 1, 3, 3])
+    rows = evaluate.robustness_rows(RecognisesCleanScans(x, y), x, y, CLASSES)
+    assert rows[0] == {"pipeline": "none", "parameter": "", "strength": 0.0, "n": 8, "accuracy": 1.0,
+                       "binary_accuracy": 1.0, "drop": 0.0}
+    expected = [(name, s) for name, p in robustness.PIPELINES.items() for s in p.strengths]
+    assert [(r["pipeline"], r["strength"]) for r in rows[1:]] == expected
+    for row in rows[1:]:  # every changed scan is called notumor: only the one notumor scan is right
+        assert row["accuracy"] == pytest.approx(1 / 8) and row["binary_accuracy"] == pytest.approx(1 / 8)
+        assert row["drop"] == pytest.approx(7 / 8)
+    identity = {"gamma 1": robustness.Pipeline(robustness.gamma, "gamma", (1.0,))}
+    assert evaluate.robustness_rows(RecognisesCleanScans(x, y), x, y, CLASSES, pipelines=identity)[1]["accuracy"] == 1.0
+    worst = evaluate.worst_rows(rows)
+    assert len(worst) == len(robustness.PIPELINES) and all(r["pipeline"] != "none" for r in worst)
+
+
+# --- calibration ------------------------------------------------------------------------------------
+
+def test_expected_calibration_error_by_hand():
+    proba = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.4, 0.6]])
+    y = np.array([0, 1, 1, 1])  # confidence 0.9: right half the time; confidence 0.6: always right
+    bins = evaluate.reliability_bins(y, proba, bins=10)
+    assert [b["n"] for b in bins] == [0, 0, 0, 0, 0, 2, 0, 0, 2, 0]
+    assert bins[8] == pytest.approx({"lower": 0.8, "upper": 0.9, "n": 2, "confidence": 0.9, "accuracy": 0.5})
+    assert bins[0]["accuracy"] is None and bins[0]["confidence"] is None
+    assert evaluate.expected_calibration_error(y, proba, bins=10) == pytest.approx(0.5 * 0.4 + 0.5 * 0.4)
+    honest = np.array([[0.75, 0.25]] * 4)
+    assert evaluate.expected_calibration_error(np.array([0, 0, 0, 1]), honest) == pytest.approx(0.0)
+
+
+def test_temperature_keeps_predictions_and_softens_or_sharpens():
+    proba = one_hot_proba(np.array([0, 3, 2, 1]), confidence=0.85)
+    assert np.allclose(evaluate.apply_temperature(proba, 1.0), proba)
+    for t in (0.3, 2.0, 10.0):
+        assert (evaluate.apply_temperature(proba, t).argmax(axis=1) == proba.argmax(axis=1)).all()
+    assert evaluate.apply_temperature(proba, 2.0).max() < 0.85 < evaluate.apply_temperature(proba, 0.5).max()
+    assert np.allclose(evaluate.apply_temperature(np.array([[0.9], [0.2]]), 1.0), [[0.1, 0.9], [0.8, 0.2]])
+    assert np.array_equal(evaluate.apply_temperature(proba, None), proba)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        evaluate.apply_temperature(proba, 0.0)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_fitted_temperature_recovers_an_overconfident_model():
+    """Labels drawn from softmax(z); the model reports softmax(3 z): the fitted temperature is about 3."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 1.5, (20000, 4))
+    y = np.array([rng.choice(4, p=p) for p in softmax(z)])
+    overconfident = softmax(3 * z)
+    record = evaluate.calibration_record(y, overconfident)
+    assert record["temperature"] == pytest.approx(3.0, rel=0.05)
+    assert record["ece_after"] < 0.02 < record["ece_before"] and record["nll_after"] < record["nll_before"]
+    assert record["n"] == 20000 and record["fitted_on"] == "validation"
+
+
+def test_calibration_json_round_trip_keeps_other_entries(tmp_path):
+    assert evaluate.run_temperature(tmp_path) is None
+    assert evaluate.calibration_status(None) == "uncalibrated (no calibration.json)"
+    evaluate.write_calibration(tmp_path, {"explainer": {"method": "Grad-CAM", "layer": None}})
+    evaluate.write_calibration(tmp_path, {"temperature": 1.7, "ece_before": 0.1})
+    record = json.loads((tmp_path / "calibration.json").read_text())
+    assert record["explainer"]["method"] == "Grad-CAM" and evaluate.run_temperature(tmp_path) == 1.7
+    assert [p.name for p in tmp_path.iterdir()] == ["calibration.json"]  # no temporary file left behind
+    assert evaluate.calibration_status(1.7) == "calibrated (temperature 1.700)"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        evaluate.write_calibration(tmp_path / "missing", {"temperature": 1.0})
+
+
+# --- the Testing headline ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def kaggle_with_repeats(tmp_path_factory):
+    """Training/ and Testing/; Testing's first glioma is a byte copy of a Training scan and its first
+    pituitary a re-encoded (near) copy of one; every other scan is distinct."""
+    root = tmp_path_factory.mktemp("repeats")
+    rng = np.random.default_rng(1)
+    for split, count in (("Training", 4), ("Testing", 2)):
+        for k, name in enumerate(CLASSES):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                image = cv2.resize(rng.integers(0, 255, (6, 6)).astype(np.uint8), (48, 48), interpolation=cv2.INTER_NEAREST)
+                cv2.imwrite(str(root / split / name / f"{i}.png"), image)
+    (root / "Testing" / "glioma" / "0.png").write_bytes((root / "Training" / "glioma" / "0.png").read_bytes())
+    source = cv2.imread(str(root / "Training" / "pituitary" / "1.png"), cv2.IMREAD_GRAYSCALE)
+    (root / "Testing" / "pituitary" / "0.png").unlink()
+    cv2.imwrite(str(root / "Testing" / "pituitary" / "0.jpg"), source, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return root
+
+
+def test_testing_scans_repeated_in_training_are_flagged(kaggle_with_repeats):
+    data = load_dataset(kaggle_with_repeats, image_size=32, val_fraction=0.25)
+    flags = evaluate.training_duplicate_flags(data.report, data.paths_test)
+    flagged = sorted(p.split("Testing/")[1] for p, f in zip(data.paths_test, flags) if f)
+    assert flagged == ["glioma/0.png", "pituitary/0.jpg"] and len(data.paths_test) == 8
+    proba = one_hot_proba(data.y_test)  # right on every scan
+    proba[[data.paths_test.index(p) for p, f in zip(data.paths_test, flags) if not f][:1]] = one_hot_proba(
+        np.array([(data.y_test[0] + 1) % 4]))  # but wrong on one scan that is not repeated
+    headline = evaluate.testing_headline(data, proba)
+    assert headline["split"] == "testing" and headline["n_left_out"] == 2
+    assert headline["all"]["n"] == 8 and headline["all"]["accuracy"] == pytest.approx(7 / 8)
+    assert headline["without_training_duplicates"]["n"] == 6
+    assert headline["without_training_duplicates"]["accuracy"] == pytest.approx(5 / 6)
+    rows = evaluate.headline_rows(headline)
+    assert [r["set"] for r in rows] == ["testing, every scan", "testing without 2 scans repeated in Training"]
+    assert rows[1]["accuracy"] == pytest.approx(5 / 6)
+
+
+def test_no_testing_split_means_no_headline_and_validation_stands_in():
+    assert evaluate.testing_headline(types.SimpleNamespace(x_test=None), np.zeros((0, 4))) is None
+    fallback = evaluate.validation_headline(np.array([0, 1, 2, 3]), one_hot_proba(np.array([0, 1, 2, 2])), CLASSES)
+    assert fallback["split"] == "validation" and "no Testing split" in fallback["note"]
+    assert fallback["all"]["accuracy"] == 0.75 and fallback["without_training_duplicates"] == fallback["all"]
+    assert fallback["n_left_out"] == 0 and [r["set"] for r in evaluate.headline_rows(fallback)] == ["validation, every scan"]
+    report = types.SimpleNamespace(root="/r", files=[], exact_duplicates=[], near_duplicates=[], path=lambda i: "")
+    with pytest.raises(ValueError, match="not in the scan of /r"):
+        evaluate.training_duplicate_flags(report, ["/r/Testing/x.png"])

@@ -135,3 +135,17 @@ def test_findings_state_the_numbers_and_which_weights():
     pretrained = finetune.findings(arch="resnet50", pretrained=True, n_train=64, image_size=64, epochs=1,
                                    table=TABLE, max_abs_r=0.42, scratch=None)
     assert "No comparison with notebook 03" in pretrained[3] and "ImageNet weights" in pretrained[0]
+
+
+def test_stages_run_dir_is_keyed_by_data_backbone_weights_and_recipe():
+    from conftest import quadrant_data
+
+    data, recipe = quadrant_data(), finetune.FineTuneRecipe(epochs=2, batch_size=8)
+    first = finetune.stages_run_dir(data, "resnet50", recipe, pretrained=False)
+    assert first == finetune.stages_run_dir(quadrant_data(), "resnet50", recipe, pretrained=False)
+    assert first.parent == config.runs_dir() / "transfer" and first.name.startswith("resnet50-")
+    others = [finetune.stages_run_dir(data, "resnet50", recipe, pretrained=True),
+              finetune.stages_run_dir(data, "efficientnetb0", recipe, pretrained=False),
+              finetune.stages_run_dir(data, "resnet50", dataclasses.replace(recipe, epochs=3), pretrained=False),
+              finetune.stages_run_dir(quadrant_data(seed=1), "resnet50", recipe, pretrained=False)]
+    assert len({first, *others}) == 5

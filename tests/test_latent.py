@@ -139,14 +139,11 @@ def test_measure_curve_measures_flip_rate_ssim_and_shape():
     assert latent.best_step(curve)["steps"] == 1.0
 
 
-def test_positions_from_masks_and_heatmaps():
+def test_positions_from_masks():
     masks = np.zeros((2, 10, 10), np.uint8)
     masks[0, 0:2, 0:2] = 1
     masks[1, 8:10, 4:6] = 1
     np.testing.assert_allclose(latent.mask_centroids(masks), [[0.05, 0.05], [0.85, 0.45]])
-    heat = np.zeros((1, 10, 10))
-    heat[0, 7, 2] = 1
-    np.testing.assert_allclose(latent.heatmap_peaks(heat), [[0.75, 0.25]])
     with pytest.raises(ValueError, match="masks are empty"):
         latent.mask_centroids(np.zeros((1, 4, 4)))
 
@@ -162,8 +159,8 @@ def test_position_experiment_reports_every_group(toy_vae):
     result = study.summary
     assert sorted(g["n_tumours"] for g in result["groups"]) == [4, 4]
     for group in result["groups"]:
-        assert 0 <= group["inside_group_vector"] <= 1 and group["region_area"] == pytest.approx(9 / 256)
-    assert set(result["mean"]) >= {"distance_group_vector", "distance_global_vector", "inside_group_vector"}
+        assert group["enrichment_group_vector"] >= 0 and group["region_area"] == pytest.approx(9 / 256)
+    assert set(result["mean"]) >= {"distance_group_vector", "distance_global_vector", "enrichment_group_vector"}
     np.testing.assert_array_equal(study.groups, latent.location_groups(points, 2))
 
 
@@ -178,7 +175,7 @@ def test_position_experiment_returns_the_edits_it_measured(toy_vae):
         group_v = z_t[study.groups == g].mean(0) - z_h.mean(0)
         np.testing.assert_allclose(study.edits[f"group {g} v"], latent.decode(toy_vae, z_h + 0.5 * group_v))
         assert study.centres[f"group {g} v"] == pytest.approx(points[study.groups == g].mean(0).tolist())
-    assert "inside_group_vector" not in study.summary["mean"]  # no masks, no region share
+    assert "enrichment_group_vector" not in study.summary["mean"]  # no masks, no region share
 
 
 def test_shape_matching_closes_the_shape_gap():
@@ -239,34 +236,47 @@ def test_ascent_summary_reports_where_the_ascent_ended(toy_vae):
 
 
 def _findings_record():
-    step = lambda flip, a, ssim: {"flip_rate": flip, "steps": a, "ssim": ssim}  # noqa: E731
-    position = {"distance_group_vector": 0.111, "distance_global_vector": 0.222, "inside_group_vector": 0.3,
-                "inside_global_vector": 0.1, "region_area": 0.05}
+    row = lambda flips, kept, rate, lo, hi: {"flips": flips, "kept": kept, "flip_rate": rate,  # noqa: E731
+                                            "wilson_95": {"low": lo, "high": hi}, "strength": 1.5}
+    position = {"distance_group_vector": 0.1, "distance_global_vector": 0.2, "enrichment_group_vector": 2.5,
+                "enrichment_global_vector": 1.1, "enrichment_group_vector_95": (2.0, 3.0),
+                "enrichment_global_vector_95": (0.9, 1.3), "region_area": 0.05}
     return {
-        "best": {"v (naive)": step(0.6, 2.5, 0.47), "v (shape-matched)": step(0.4, 3.0, 0.5),
-                 "cVAE -> glioma": step(0.7, 1.0, 0.81), "cVAE -> meningioma": step(0.9, 1.0, 0.87)},
-        "shape_shift_at_best": {"v (naive)": {"area": -0.086, "aspect_ratio": 0.054, "brightness": -0.208},
-                                "v (shape-matched)": {"area": 0.0, "aspect_ratio": -0.029, "brightness": -0.1}},
-        "walks": {"slerp": {"p_tumour": [0.12, 0.98]}, "lerp": {"p_tumour": [0.13, 0.97]}},
-        "shape_gap_data": {"aspect_ratio": {"cohens_d": -0.39}, "circularity": {"cohens_d": -0.52}},
-        "naive_edit": {"tumour_rate": [0.25, 0.9]}, "reverse_edit": {"tumour_rate": [1.0, 0.59]},
+        "protocol": {"tumour_vector": row(6, 15, 0.4, 0.2, 0.64), "n_scored": 40, "base_healthy": 30, "n_select": 16,
+                     "ssim_floor": 0.8, "null_p95": 0.05,
+                     "nulls": {"shuffled labels": {"p95": 0.04}, "random direction": {"p95": 0.06}}},
+        "kid": {"drop_fraction": 0.62, "kid_unedited": 0.05, "kid_edited": 0.019},
+        "vectors": {"v (naive)": row(6, 15, 0.4, 0.2, 0.64), "v (shape-matched)": row(0, 0, float("nan"), 0, 0),
+                    "v (nuisances projected out)": row(2, 20, 0.1, 0.03, 0.3)},
+        "nuisance_adjustment": {"norm_left": 0.35, "cosine_with_naive": {"brightness": -0.8, "area": 0.2}},
+        "shape_gap_data": {"brightness": {"cohens_d": -1.54}, "circularity": {"cohens_d": -0.52},
+                           "aspect_ratio": {"cohens_d": 1.9}},
         "conditional_edits": {"cVAE -> glioma": {}, "cVAE -> meningioma": {}},
-        "position_phantom": {"mean": position}, "position_real_gradcam": {"mean": {**position, "distance_group_vector": 0.321}},
+        "best": {"cVAE -> glioma": {"flip_rate": 0.7, "ssim": 0.81}, "cVAE -> meningioma": {"flip_rate": 0.9, "ssim": 0.87}},
+        "area_study": {"area_r2": 0.66, "bins": [{}] * 4, "spearman_changed_area": 1.0, "spearman_mean_abs_change": 0.8},
+        "position_readout_phantom": {"r2": 0.42, "n": 90},
+        "position_phantom": {"mean": position}, "position_real": {"mean": {**position, "enrichment_group_vector": 1.01}},
+        "explainer": {"method": "Smooth Grad-CAM++", "layer": "stage1_block1_out", "source": "results/05_faithfulness.json"},
     }
 
 
 def test_findings_markdown_reads_every_number_from_the_record():
     text = latent.findings_markdown(_findings_record(), judge="run-abc", judge_accuracy=0.946)
-    assert "run-abc, validation accuracy 0.946" in text
-    assert "calls 25% of the\nhealthy reconstructions tumour" in text
-    assert "flips at most 60%\n(at a = 2.5, SSIM to the unedited decoding 0.47)" in text
-    assert "gets 41% of tumour scans called healthy" in text and "(from 0%)" in text
-    assert "up to 90%\n(cVAE -> meningioma, SSIM 0.87)" in text  # the best conditional edit is chosen
-    assert "Cohen's d\n-0.39 in aspect ratio and -0.52 in circularity" in text
-    assert "0.321 vs\n0.222" in text
+    assert "The judge is run-abc; the classifier it comes from has validation accuracy 0.946" in text
+    assert "the judge calls 40% (6 of 15; 95% interval 20%-64%) tumour: missed (target >= 0.50, got 0.40)" in text
+    assert "95th percentile of\n5% (shuffled labels: 4%; random direction: 6%): met" in text
+    assert "62% closer" in text and "0.0500 -> 0.0190): met" in text
+    assert "shape-matched no rate (no edit kept)" in text and "35% of the tumour vector's length" in text
+    assert "differ most in aspect ratio\n(Cohen's d +1.90; brightness -1.54)" in text
+    assert "brightness, cosine -0.80" in text and "up to 90% (cVAE -> meningioma" in text
+    assert "R^2 0.66" in text and "grows with the tumours' area" in text
+    assert "R^2 0.42 (90 tumour scans): missed (target >= 0.50, got 0.42)" in text
+    assert "2.50 (2.00-3.00) times" in text and "Smooth Grad-CAM++ at stage1_block1_out" in text
+    assert "1.01 (2.00-3.00)\nagainst 1.10 (0.90-1.30)" in text
 
 
 def test_setup_loads_data_models_and_judge_in_training_order(monkeypatch):
+    from pathlib import Path
     from types import SimpleNamespace
 
     from brainmri import config
@@ -281,15 +291,348 @@ def test_setup_loads_data_models_and_judge_in_training_order(monkeypatch):
     monkeypatch.setattr(context, "load_dataset", lambda source, **kwargs: calls.append(("data", kwargs)) or data)
     monkeypatch.setattr(context, "load_or_train_vae", lambda x_train, x_val, **kwargs: calls.append(
         ("cvae" if "num_classes" in kwargs else "vae", x_train.shape)) or SimpleNamespace(vae=len(calls)))
-    classifier = SimpleNamespace(model=_brightness_classifier(3, binary=False), class_names=["glioma", "notumor"])
+    classifier = SimpleNamespace(model=_brightness_classifier(3, binary=False), class_names=["glioma", "notumor"],
+                                 run_dir=Path("runs/classifier-abc"))
     monkeypatch.setattr(context, "load_or_train_classifier",
                         lambda d, **kwargs: calls.append(("classifier", kwargs)) or classifier)
+    judge = SimpleNamespace(model=_brightness_classifier(3, binary=False), path=Path("runs/judge/decodings-xyz/judge.keras"))
+    monkeypatch.setattr(context, "load_or_finetune_judge", lambda vae_run, clf, x, y, **kwargs: calls.append(
+        ("judge", vae_run.vae, clf is classifier, x.shape, tuple(y))) or judge)
     profile = config.get_profile("smoke")
     plain = latent.setup(profile)
-    assert [c[0] for c in calls] == ["data", "vae", "classifier"] and plain.cvae is None
+    assert [c[0] for c in calls] == ["data", "vae", "classifier", "judge"] and plain.cvae is None
     assert calls[1][1] == (6, profile.vae_image_size, profile.vae_image_size, 1)
+    assert calls[3] == ("judge", 2, True, (6, profile.vae_image_size, profile.vae_image_size, 1), (0, 1, 2, 0, 1, 2))
     np.testing.assert_array_equal(plain.tumour_train, [True, False, True, True, False, True])
-    assert plain.tumour_val.dtype == bool and plain.scorer.model is classifier.model
+    assert plain.tumour_val.dtype == bool and plain.vae == 2
+    assert plain.scorer.model is judge.model and plain.second_opinion.model is classifier.model
+    assert plain.judge_name == "classifier classifier-abc fine-tuned on decodings (decodings-xyz)"
     calls.clear()
     both = latent.setup(profile, conditional=True)
-    assert [c[0] for c in calls] == ["data", "vae", "cvae", "classifier"] and both.cvae == 3 and both.vae == 2
+    assert [c[0] for c in calls] == ["data", "vae", "cvae", "classifier", "judge"] and both.cvae == 3 and both.vae == 2
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def test_wilson_interval_matches_published_values():
+    # Newcombe (1998), Statistics in Medicine 17:857, table I, method 3 (Wilson score)
+    for (k, n), (low, high) in {(81, 263): (0.2553, 0.3662), (15, 148): (0.0624, 0.1605),
+                                (0, 20): (0.0, 0.1611), (1, 29): (0.0061, 0.1718)}.items():
+        assert latent.wilson_interval(k, n) == pytest.approx((low, high), abs=1e-4)
+    assert np.isnan(latent.wilson_interval(0, 0)).all()
+    with pytest.raises(ValueError, match="successes <= n"):
+        latent.wilson_interval(5, 3)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_data():
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(1.0, 1.0, 20), rng.normal(1.0, 1.0, 2000)
+    lo_s, hi_s = latent.bootstrap_interval(small, n_boot=500)
+    lo_l, hi_l = latent.bootstrap_interval(large, n_boot=500)
+    assert lo_s < small.mean() < hi_s and lo_l < 1.0 < hi_l
+    assert hi_l - lo_l < (hi_s - lo_s) / 4
+
+
+def test_kid_is_the_unbiased_polynomial_mmd():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)) + 1
+
+    def k(a, b):
+        return (a @ b / 3 + 1) ** 3
+    expected = (sum(k(x[i], x[j]) for i in range(5) for j in range(5) if i != j) / 20
+                + sum(k(y[i], y[j]) for i in range(4) for j in range(4) if i != j) / 12
+                - 2 * sum(k(a, b) for a in x for b in y) / 20)
+    assert latent.kernel_inception_distance(x, y) == pytest.approx(expected)
+    assert latent.kernel_inception_distance(x, y) == pytest.approx(latent.kernel_inception_distance(y, x))
+    same = [latent.kernel_inception_distance(rng.standard_normal((50, 3)), rng.standard_normal((50, 3))) for _ in range(20)]
+    shifted = latent.kernel_inception_distance(rng.standard_normal((50, 3)), rng.standard_normal((50, 3)) + 2)
+    assert abs(np.mean(same)) < 0.1 * shifted  # unbiased: about 0 between samples of one distribution
+    with pytest.raises(ValueError, match="one width"):
+        latent.kernel_inception_distance(x, y[:, :2])
+
+
+# ----------------------------------------------------------------------------- the edit protocol
+
+
+def test_edit_outcomes_match_one_decode_per_edit(toy_vae):
+    scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
+    z = np.array([[-2.0, -2.0], [-1.0, -1.5], [0.0, -3.0]], np.float32)
+    vectors = np.array([[1.0, 1.0], [0.0, -1.0]], np.float32)
+    p, ssim = latent.edit_outcomes(toy_vae, z, vectors, [0.0, 2.0], scorer, batch_size=5)
+    assert p.shape == ssim.shape == (2, 2, 3)
+    base = latent.decode(toy_vae, z)
+    for v in range(2):
+        for a, strength in enumerate([0.0, 2.0]):
+            images = latent.decode(toy_vae, z + strength * vectors[v])
+            np.testing.assert_allclose(p[v, a], scorer.predict(images), atol=1e-5)
+            np.testing.assert_allclose(ssim[v, a], vae_model.ssim_per_image(base, images), atol=1e-5)
+    np.testing.assert_allclose(ssim[:, 0], 1.0, atol=1e-5)  # strength 0 is the unedited decoding
+    gated_p, gated_ssim = latent.edit_outcomes(toy_vae, z, vectors, [0.0, 2.0], scorer, judge_from_ssim=0.99)
+    np.testing.assert_allclose(gated_ssim, ssim, atol=1e-5)
+    assert np.isnan(gated_p[ssim < 0.99]).all() and np.allclose(gated_p[ssim >= 0.99], p[ssim >= 0.99], atol=1e-5)
+    assert (ssim < 0.99).any()  # the gate was tested on some edits
+    with pytest.raises(ValueError, match="must match"):
+        latent.edit_outcomes(toy_vae, z, np.ones((1, 3), np.float32), [1.0], scorer)
+
+
+def test_flip_counts_keep_only_healthy_bases_above_the_ssim_floor():
+    p = np.array([[0.9, 0.9, 0.9, 0.2]])
+    ssim = np.array([[0.95, 0.5, 0.9, 0.9]])
+    base_p = np.array([0.1, 0.1, 0.7, 0.1])  # scan 2 was already called tumour
+    flips, kept = latent.flip_counts(p, ssim, base_p)
+    assert flips.tolist() == [1] and kept.tolist() == [2]
+
+
+def test_strength_is_the_one_with_most_kept_flips_and_larger_ones_stop_at_the_floor(toy_vae):
+    """Brightness = sigmoid(z1 + z2); from z = (-1.5, -1.5), v = (1, 1) flips from a = 2 on."""
+    scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
+    z = np.full((3, 2), -1.5, np.float32)
+    vectors = np.array([[1.0, 1.0], [-1.0, -1.0]], np.float32)
+    base = latent.decode(toy_vae, z)
+    chosen = latent.select_strengths(toy_vae, scorer, vectors, z, base, (3.0, 0.5, 2.0, 1.0), ssim_floor=0.0)
+    assert chosen.tolist() == [2.0, 0.5]  # the smallest strength with the most flips; never flipping: the smallest
+    strict = latent.select_strengths(toy_vae, scorer, vectors, z, base, (0.5, 2.0), ssim_floor=0.99)
+    assert strict.tolist() == [0.5, 0.5]  # nothing kept at 0.5: 2.0 is never tried
+    assert latent.select_strengths(toy_vae, scorer, vectors, z[:0], base[:0], (1.0, 2.0)).tolist() == [1.0, 1.0]
+
+
+def test_null_vectors_have_the_tumour_vectors_length():
+    rng = np.random.default_rng(0)
+    z, t = rng.standard_normal((40, 4)), np.arange(40) % 3 == 0
+    nulls = latent.null_vectors(z, t, 2.5, 7, seed=1)
+    assert set(nulls) == {"shuffled labels", "random direction"}
+    for vectors in nulls.values():
+        assert vectors.shape == (7, 4)
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 2.5, rtol=1e-5)
+    assert len({tuple(np.round(v, 5)) for v in nulls["shuffled labels"]}) == 7  # different shuffles
+    np.testing.assert_array_equal(nulls["random direction"], latent.null_vectors(z, t, 2.5, 7, seed=1)["random direction"])
+
+
+def test_edit_protocol_separates_a_real_direction_from_its_controls(toy_vae):
+    """Brightness = sigmoid(z1 + z2): v along (1, 1) brightens every scan; controls of the same
+    length point anywhere. The strength is chosen on the selection codes, scored on the others."""
+    scorer = latent.TumourScorer(_brightness_classifier(), ["notumor", "tumor"])
+    rng = np.random.default_rng(0)
+    z_train = np.concatenate([rng.normal(-1.5, 0.2, (20, 2)), rng.normal(0.5, 0.2, (20, 2))]).astype(np.float32)
+    t_train = np.arange(40) >= 20
+    v = latent.attribute_vector(z_train, t_train)
+    result = latent.edit_protocol(toy_vae, scorer, v, z_train[~t_train][:10], z_train[~t_train][10:], z_train, t_train,
+                                  n_null=20, strengths=(0.25, 0.5, 1.0), ssim_floor=0.0)
+    tumour = result["tumour_vector"]
+    assert tumour["strength"] in (0.25, 0.5, 1.0) and tumour["kept"] == 10 and tumour["flip_rate"] == 1.0
+    assert tumour["wilson_95"]["low"] > 0.6 and tumour["wilson_95"]["high"] == pytest.approx(1.0)
+    assert result["nulls"]["random direction"]["n"] == 20 and len(result["nulls"]["shuffled labels"]["flip_rates"]) == 20
+    assert result["null_p95"] <= 1.0 and result["nulls"]["random direction"]["median"] < 1.0
+    strict = latent.edit_protocol(toy_vae, scorer, v, z_train[:5], z_train[5:10], z_train, t_train, n_null=2,
+                                  ssim_floor=1.01)  # nothing can keep SSIM above 1: no kept edit, no rate
+    assert strict["tumour_vector"]["kept"] == 0 and np.isnan(strict["tumour_vector"]["flip_rate"])
+
+
+def _feature_classifier():
+    image = keras.Input((SIZE, SIZE, 1))
+    features = keras.layers.GlobalAveragePooling2D(name="features")(keras.layers.Conv2D(4, 3, name="conv")(image))
+    return keras.Model(image, keras.layers.Dense(1, activation="sigmoid", name="predictions")(features))
+
+
+def test_kid_drop_measures_how_much_closer_edits_come_to_the_reference():
+    model = _feature_classifier()
+    rng = np.random.default_rng(0)
+    reference = rng.uniform(0.6, 1.0, (12, SIZE, SIZE, 1)).astype(np.float32)
+    unedited = rng.uniform(0.0, 0.3, (12, SIZE, SIZE, 1)).astype(np.float32)
+    assert latent.judge_features(model, reference).shape == (12, 4)
+    closer = latent.kid_drop(model, rng.uniform(0.6, 1.0, (12, SIZE, SIZE, 1)).astype(np.float32), unedited, reference)
+    assert closer["kid_unedited"] > 0 and closer["drop_fraction"] > 0.5
+    assert latent.kid_drop(model, unedited, unedited, reference)["drop_fraction"] == pytest.approx(0.0)
+
+
+# ----------------------------------------------------------------------------- ascent diagnostics
+
+
+def test_mean_pairwise_distance():
+    assert latent.mean_pairwise_distance(np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])) == pytest.approx(10 / 3)
+    assert latent.mean_pairwise_distance(np.zeros((1, 2))) == 0.0
+
+
+def test_collapse_diagnostics_see_a_collapse_to_the_mean_image(toy_vae):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((2, 4, 2)).astype(np.float32)
+    z[-1] = 0.0  # every start ends at the origin
+    images = np.stack([latent.decode(toy_vae, step) for step in z])
+    collapsed = latent.Trajectory(z, np.zeros((2, 4)), images)
+    mean_image = latent.decode(toy_vae, np.zeros((1, 2), np.float32))[0]
+    out = latent.collapse_diagnostics(collapsed, typical_norm=1.4, mean_image=mean_image)
+    assert out["norm_ratio"] == 0.0 and out["code_diversity_end"] == 0.0 and out["image_diversity_end"] == 0.0
+    assert out["like_mean_image"] == 4 and out["ssim_to_mean_image_mean"] == pytest.approx(1.0)
+    assert out["code_diversity_start"] > 0
+    reference = latent.reference_codes(toy_vae, images[0])
+    assert reference["typical_norm"] > 0 and reference["mean_image"].shape == (SIZE, SIZE, 1)
+
+
+# ----------------------------------------------------------------------------- position, shape, labels
+
+
+def test_position_readout_finds_position_in_codes_that_carry_it():
+    rng = np.random.default_rng(0)
+    centroids = rng.uniform(0.2, 0.8, (60, 2))
+    carrying = np.concatenate([centroids @ rng.standard_normal((2, 5)), rng.standard_normal((60, 3))], axis=1)
+    good = latent.position_readout(carrying + 0.01 * rng.standard_normal(carrying.shape), centroids)
+    assert good["r2"] > 0.9 and good["r2_row"] > 0.9 and good["n"] == 60
+    assert latent.position_readout(rng.standard_normal((60, 8)), centroids)["r2"] < 0.2
+    with pytest.raises(ValueError, match="at least 10"):
+        latent.position_readout(carrying[:6], centroids[:6])
+
+
+def test_region_enrichment_is_share_inside_over_area():
+    region = np.zeros((SIZE, SIZE))
+    region[:8, :8] = 1  # a quarter of the image
+    inside = np.zeros((1, SIZE, SIZE))
+    inside[0, 2:5, 2:5] = 1
+    even = np.ones((1, SIZE, SIZE))
+    ratio = latent.region_enrichment(np.concatenate([inside, even, np.zeros((1, SIZE, SIZE))]), region)
+    np.testing.assert_allclose(ratio[:2], [4.0, 1.0])
+    assert np.isnan(ratio[2])  # no change, no share
+
+
+def test_position_experiment_reports_enrichment_with_intervals(toy_vae):
+    rng = np.random.default_rng(0)
+    z_h, z_t = rng.standard_normal((6, 2)), rng.standard_normal((8, 2)) + 1
+    points = np.array([[0.2, 0.2]] * 4 + [[0.8, 0.8]] * 4)
+    masks = np.zeros((8, SIZE, SIZE), np.uint8)
+    masks[:4, 2:5, 2:5] = 1
+    masks[4:, 11:14, 11:14] = 1
+    mean = latent.position_experiment(toy_vae, z_h, z_t, points, k=2, alpha=1.0, region_masks=masks).summary["mean"]
+    # the toy decoder changes every pixel alike: no enrichment anywhere
+    assert mean["enrichment_group_vector"] == pytest.approx(1.0) and mean["enrichment_global_vector"] == pytest.approx(1.0)
+    low, high = mean["enrichment_group_vector_95"]
+    assert low <= 1.0 + 1e-9 and high >= 1.0 - 1e-9
+
+
+def _stage_classifier():
+    image = keras.Input((SIZE, SIZE, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="stage1_block1_out")(image)
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="stage2_block1_out")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(image, keras.layers.Dense(2, activation="softmax", name="predictions")(x))
+
+
+def test_faithful_explainer_follows_notebook_05_and_says_when_it_cannot(monkeypatch):
+    from brainmri import config, results
+    model = _stage_classifier()
+    path = config.results_dir() / "05_faithfulness_test.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"chosen_method": "Grad-CAM++", "chosen_layer": "stage2_block1_out"}')
+    explainer, note = latent.faithful_explainer(model, "05_faithfulness_test")
+    assert note == {"method": "Grad-CAM++", "layer": "stage2_block1_out", "source": "results/05_faithfulness_test.json"}
+    assert explainer.name == "Grad-CAM++"
+    explainer, note = latent.faithful_explainer(model, "no_such_results")
+    assert explainer.name == "Grad-CAM" and note["layer"] == "stage1_block1_out" and note["source"].startswith("fallback")
+    path.write_text('{"chosen_method": "Grad-CAM++", "chosen_layer": "stage9_block1_out"}')
+    assert "lacks" in latent.faithful_explainer(model, "05_faithfulness_test")[1]["source"]
+    regions, centres = latent.explainer_regions(explainer, np.random.default_rng(0).uniform(0, 255, (3, SIZE, SIZE, 1)))
+    assert regions.shape == (3, SIZE, SIZE) and set(np.unique(regions)) <= {0, 1}
+    assert centres.shape == (3, 2) and (centres >= 0).all() and (centres <= 1).all()
+    assert results.load_results("05_faithfulness_test")["chosen_layer"] == "stage9_block1_out"
+
+
+def test_nuisance_table_measures_contrast_and_symmetry():
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    disc = ((yy - 8) ** 2 + (xx - 7.5) ** 2 < 25).astype(np.float32) * 0.8
+    lopsided = disc.copy()
+    lopsided[:, :8] *= 0.5
+    table = latent.nuisance_table(np.stack([disc, lopsided])[..., None])
+    assert set(table) == set(latent.NUISANCES)
+    assert table["symmetry"][0] == pytest.approx(1.0) and table["symmetry"][1] < 0.99
+    assert table["contrast"][0] == pytest.approx(0.0, abs=1e-6) and table["contrast"][1] > 0.1
+
+
+def test_nuisance_adjustment_removes_what_brightness_explains():
+    rng = np.random.default_rng(0)
+    t = np.arange(200) % 2 == 0
+    brightness = rng.standard_normal(200) + 1.5 * t  # tumour scans are brighter
+    z = np.stack([brightness, 0.5 * t + 0.1 * rng.standard_normal(200), rng.standard_normal(200)], axis=1)
+    out = latent.nuisance_adjusted_vector(z, t, {"brightness": brightness})
+    direction = np.array([1.0, 0.0, 0.0])  # brightness moves z1 only
+    assert abs(out["vector"] @ direction) < 0.05 and out["vector"][1] == pytest.approx(0.5, abs=0.05)
+    assert out["norm_left"] < 0.5 and out["cosine_with_naive"]["brightness"] > 0.9
+    assert out["regression_vector"][0] == pytest.approx(0.0, abs=0.2)  # at equal brightness z1 does not differ
+    wide = np.concatenate([z, rng.standard_normal((200, 37))], axis=1)  # an unrelated nuisance takes out
+    unrelated = latent.nuisance_adjusted_vector(wide, t, {"noise": rng.standard_normal(200)})  # about 1/d of v
+    assert unrelated["norm_left"] > 0.9
+    with pytest.raises(ValueError, match="undefined nuisances"):
+        latent.nuisance_adjusted_vector(z, t, {"brightness": np.where(np.arange(200) == 3, np.nan, brightness)})
+
+
+def test_area_conditioned_edits_grow_with_the_area(toy_vae):
+    rng = np.random.default_rng(0)
+    areas = rng.uniform(0.01, 0.2, 40)
+    z_tumour = (areas[:, None] * np.array([10.0, 10.0]) + 0.01 * rng.standard_normal((40, 2))).astype(np.float32)
+    z_healthy = np.full((5, 2), -1.0, np.float32)
+    out = latent.area_conditioned_edits(toy_vae, z_healthy, z_tumour, areas, bins=4, change_threshold=0.01)
+    assert [r["n_tumours"] for r in out["bins"]] == [10, 10, 10, 10]
+    changes = [r["mean_abs_change"] for r in out["bins"]]
+    assert np.all(np.diff(changes) > 0) and out["spearman_mean_abs_change"] == pytest.approx(1.0)
+    assert out["slope_mean_abs_change"] > 0 and out["area_r2"] > 0.9
+    assert np.isnan(out["spearman_changed_area"])  # every pixel changes alike here: the changed area is flat
+    assert latent.mask_areas(np.ones((2, 4, 4))).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="40 tumour codes but 3 areas"):
+        latent.area_conditioned_edits(toy_vae, z_healthy, z_tumour, areas[:3])
+
+
+# ----------------------------------------------------------------------------- the scorecard
+
+
+def test_scorecard_merges_notebooks_and_computes_verdicts():
+    from brainmri import config
+    (config.results_dir() / "generative_scorecard.json").unlink(missing_ok=True)
+    first = latent.update_scorecard("07", vae_val_ssim=0.72, pca_val_ssim=0.45, vae_val_ssim_head=0.6)
+    assert first["provenance"]["profile"] == "smoke"
+    assert first["verdicts"]["vae_val_ssim"] == "met"
+    assert first["verdicts"]["vae_val_ssim_head"] == "missed (target >= 0.70, got 0.60)"
+    assert first["vae_ssim_over_pca"] == pytest.approx(0.27) and first["verdicts"]["vae_ssim_over_pca"] == "met"
+    assert first["verdicts"]["flip_rate_at_ssim_0_8"] == "not measured" and first["flip_rate_at_ssim_0_8"] is None
+    second = latent.update_scorecard("09", flip_rate_at_ssim_0_8=0.3, flip_rate_null_p95=0.05, kid_drop_fraction=float("nan"))
+    assert second["vae_val_ssim"] == 0.72 and second["written_by"] == {
+        "vae_val_ssim": "07", "pca_val_ssim": "07", "vae_val_ssim_head": "07", "flip_rate_at_ssim_0_8": "09",
+        "flip_rate_null_p95": "09", "kid_drop_fraction": "09"}
+    assert second["verdicts"]["flip_rate_null_p95"] == "met" and second["kid_drop_fraction"] is None
+    assert second["verdicts"]["flip_rate_at_ssim_0_8"] == "missed (target >= 0.50, got 0.30)"
+    assert latent.verdict(0.2, "<=", 0.15) == "missed (target <= 0.15, got 0.20)"
+    with pytest.raises(ValueError, match="unknown scorecard keys"):
+        latent.update_scorecard("08", flip_rate=0.5)
+
+
+def test_protocol_figures_draw_what_they_are_given():
+    import matplotlib.pyplot as plt
+
+    from brainmri.plots.latent import plot_area_trend, plot_enrichment, plot_null_controls
+    protocol = {"tumour_vector": {"flip_rate": 0.6, "wilson_95": {"low": 0.4, "high": 0.8}}, "null_p95": 0.1,
+                "ssim_floor": 0.8, "nulls": {"random direction": {"n": 3, "flip_rates": [0.0, 0.1, float("nan")]}}}
+    fig = plot_null_controls(protocol)
+    assert [line.get_xdata()[0] for line in fig.axes[0].lines] == [0.6, 0.1]
+    plt.close(fig)
+    mean = {"enrichment_group_vector": 2.0, "enrichment_global_vector": 1.0,
+            "enrichment_group_vector_95": (1.5, 2.5), "enrichment_global_vector_95": (0.8, 1.2)}
+    fig = plot_enrichment({"phantom": {"mean": mean}, "real": {"mean": mean}})
+    assert [round(p.get_height(), 3) for p in fig.axes[0].patches] == [2.0, 2.0, 1.0, 1.0]
+    plt.close(fig)
+    study = {"bins": [{"mean_area": 0.01, "changed_area": 0.1, "mean_abs_change": 0.02},
+                      {"mean_area": 0.05, "changed_area": 0.3, "mean_abs_change": 0.04}],
+             "spearman_changed_area": float("nan"), "spearman_mean_abs_change": float("nan")}
+    fig = plot_area_trend(study)
+    assert list(fig.axes[0].lines[0].get_ydata()) == [0.1, 0.3]
+    plt.close(fig)
+
+
+def test_ascent_markdown_says_when_the_starts_collapsed():
+    run = {"p_start": 0.2, "p_end": 0.9, "z_norm_start": 2.8, "z_norm_end": 0.1, "pixel_change": 0.05,
+           "self_ssim": 0.9, "probe_p_end": 0.3}
+    summary = {"latent": run, "latent + prior": run, "pixel space": run}
+    collapse = {"latent + prior": {"norm_ratio": 0.02, "typical_norm": 5.66, "image_diversity_end": 0.001,
+                                   "image_diversity_start": 0.2, "like_mean_image": 8, "n_starts": 8,
+                                   "ssim_to_mean_image_mean": 0.97}}
+    text = latent.ascent_markdown(summary, collapse)
+    assert "0.02 times the typical norm of encoded scans (5.66)" in text and "8 of 8 have SSIM >= 0.9" in text
+    assert "the average head over again" in text
+    collapse["latent + prior"].update(norm_ratio=0.9, like_mean_image=1)
+    assert "no collapse onto the average head" in latent.ascent_markdown(summary, collapse)

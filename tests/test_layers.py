@@ -7,7 +7,7 @@ The layers, bottom to top (CONTRIBUTING.md, "Layers"):
 1. data;
 2. models (builders, custom layers, loading);
 3. training and evaluation: train, evaluate, hardware (strategy, precision);
-4. experiments: sweep, finetune, explain, segmentation, latent, neurons, shape, convolution, and
+4. experiments: sweep, finetune, explain, segmentation, latent, neurons, shape, convolution, predict, and
    the figure modules ``brainmri.plots.<topic>``, which draw the results of one layer each;
 5. entry points: cli, notebooks (the runner), readme, colab, ``__main__``.
 
@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("training and evaluation", (), ("brainmri.train", "brainmri.evaluate", "brainmri.hardware")),
     ("experiments", (), ("brainmri.sweep", "brainmri.finetune", "brainmri.explain", "brainmri.segmentation",
                          "brainmri.latent", "brainmri.neurons", "brainmri.shape", "brainmri.convolution",
-                         "brainmri.plots")),
+                         "brainmri.plots", "brainmri.predict")),
     ("entry points", (), ("brainmri.cli", "brainmri.notebooks", "brainmri.readme", "brainmri.colab",
                           "brainmri.__main__")),
 ]

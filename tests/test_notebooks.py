@@ -47,3 +47,17 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     unexecuted = [i for i, cell in enumerate(executed.cells)
                   if cell.cell_type == "code" and cell.execution_count is None]
     assert not unexecuted, f"{path.name}: cells {unexecuted} did not run"
+
+
+GPU_PATH_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.name[:2] in ("05", "06", "09")]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", GPU_PATH_NOTEBOOKS, ids=[nb.stem for nb in GPU_PATH_NOTEBOOKS])
+def test_explainer_and_generative_notebooks_run_in_mixed_float16(path, tmp_path, monkeypatch):
+    """What a Colab GPU runs: every model trained and explained in float16. Fresh runs/, so that no
+    float32 model trained by another test is loaded instead."""
+    monkeypatch.setenv("BRAINMRI_PRECISION", "mixed_float16")
+    monkeypatch.setenv("BRAINMRI_RUNS_DIR", str(tmp_path / "runs"))
+    executed = execute_notebook(path, output_dir=tmp_path, timeout=900)
+    assert all(cell.execution_count is not None for cell in executed.cells if cell.cell_type == "code")

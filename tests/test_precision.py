@@ -7,6 +7,7 @@ for classifiers, is explained.
 """
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -243,3 +244,23 @@ def test_vae_step_on_two_replicas_equals_one_device():
     assert result["replicas"] == 2
     assert result["loss"][1] == pytest.approx(result["loss"][0], rel=1e-4)
     assert result["step_ratio"] == pytest.approx(1.0, abs=1e-3) and result["step_error"] < 1e-3
+
+
+def test_cli_trains_in_mixed_float16_and_evaluate_scores_the_model(tmp_path, capsys):
+    """``BRAINMRI_PRECISION=mixed_float16 python -m brainmri train``: the saved layers carry the policy."""
+    from brainmri.cli import main
+    from brainmri.data.phantom import ensure_phantom
+
+    phantom = ensure_phantom(tmp_path / "phantom", per_class=8, image_size=32)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "BRAINMRI_PRECISION": "mixed_float16", "BRAINMRI_PROFILE": "smoke", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-m", "brainmri", "train", "--data", str(phantom), "--image-size", "32",
+                           "--epochs", "1", "--batch-size", "8", "--out", str(run_dir)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run_dir / "config.json").read_text())["precision"] == "mixed_float16"
+    assert_policy(load_classifier(run_dir / "model.keras"), "mixed_float16")
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run_dir / "model.keras"), "--data", str(phantom), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 0 <= report["accuracy"] <= 1 and report["n"] > 0

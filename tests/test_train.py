@@ -4,35 +4,19 @@ import json
 import subprocess
 import sys
 import textwrap
-import types
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import QUADRANT_CLASSES, QUADRANT_SIZE, quadrant_data
+
 from brainmri import config, train
 
-CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
-SIZE = 32
+CLASSES = QUADRANT_CLASSES
+SIZE = QUADRANT_SIZE
 TINY = {"width": 4, "depth": 1, "se_ratio": 0.25, "dropout": 0.0}
-
-
-def quadrant_data(n_train=32, n_val=16, seed=0):
-    """Class k = a bright square in quadrant k of a dark noisy image: learnable in a few steps."""
-    rng = np.random.default_rng(seed)
-
-    def make(n):
-        y = np.arange(n) % 4
-        x = rng.integers(0, 60, (n, SIZE, SIZE, 1)).astype(np.uint8)
-        for i, k in enumerate(y):
-            r, c = divmod(int(k), 2)
-            x[i, r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] += 150
-        return x, y
-
-    (x_train, y_train), (x_val, y_val) = make(n_train), make(n_val)
-    return types.SimpleNamespace(x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
-                                 class_names=list(CLASSES), source=types.SimpleNamespace(root="arrays"))
 
 
 def tiny_recipe(**changes):

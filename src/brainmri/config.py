@@ -30,7 +30,9 @@ class Profile:
     transfer_epochs: int  # epochs of each stage (frozen backbone, then last stage unfrozen)
     transfer_max_per_class: int | None  # cap per class and split for the transfer notebook (None: all)
     vae_image_size: int
-    vae_latent_dim: int
+    vae_latent_dim: int  # length of the flat code (a vector latent)
+    vae_latent_channels: int  # > 0: a spatial latent, that many maps (flat length replaces vae_latent_dim)
+    vae_filters: tuple[int, ...]  # encoder widths, one halving each: a spatial latent sits at side / 2**len
     vae_epochs: int
     vae_time_budget_min: float | None  # per VAE trained by a notebook (part of its run key, like every budget)
     ascent_steps: int
@@ -47,14 +49,16 @@ PROFILES: dict[str, Profile] = {
         name="smoke", image_size=64, color="grayscale", max_per_class=16, batch_size=16, epochs=1,
         val_fraction=0.25, phantom_per_class=16, phantom_image_size=64, sweep_trials=2,
         transfer_image_size=64, transfer_epochs=1, transfer_max_per_class=16, vae_image_size=64, vae_latent_dim=8,
-        vae_epochs=1, vae_time_budget_min=None, ascent_steps=5, explain_samples=8, faithfulness_samples=8,
+        vae_latent_channels=0, vae_filters=(16, 32, 64, 128), vae_epochs=1, vae_time_budget_min=None, ascent_steps=5, explain_samples=8,
+        faithfulness_samples=8,
         unet_image_size=32, unet_epochs=1, unet_train_samples=32, time_budget_min=None,
     ),
     "default": Profile(
         name="default", image_size=128, color="grayscale", max_per_class=None, batch_size=32,
         epochs=70, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
         sweep_trials=6, transfer_image_size=128, transfer_epochs=3, transfer_max_per_class=300, vae_image_size=128,
-        vae_latent_dim=32, vae_epochs=15, vae_time_budget_min=2.5, ascent_steps=100, explain_samples=64,
+        vae_latent_dim=128, vae_latent_channels=2, vae_filters=(16, 32, 64, 128), vae_epochs=20, vae_time_budget_min=15.0, ascent_steps=100,
+        explain_samples=64,
         faithfulness_samples=None, unet_image_size=64, unet_epochs=25, unet_train_samples=1200,
         time_budget_min=None,
     ),
@@ -62,7 +66,8 @@ PROFILES: dict[str, Profile] = {
         name="full", image_size=192, color="grayscale", max_per_class=None, batch_size=32,
         epochs=100, val_fraction=0.15, phantom_per_class=400, phantom_image_size=128,
         sweep_trials=12, transfer_image_size=224, transfer_epochs=10, transfer_max_per_class=None, vae_image_size=128,
-        vae_latent_dim=64, vae_epochs=60, vae_time_budget_min=None, ascent_steps=200, explain_samples=256,
+        vae_latent_dim=64, vae_latent_channels=0, vae_filters=(16, 32, 64, 128), vae_epochs=60, vae_time_budget_min=None, ascent_steps=200,
+        explain_samples=256,
         faithfulness_samples=None, unet_image_size=128, unet_epochs=30, unet_train_samples=100000,
         time_budget_min=None,
     ),

@@ -19,6 +19,7 @@ import numpy as np
 
 from brainmri import config, evaluate, train
 from brainmri.models import transfer
+from brainmri.train.registry import new_run_dir
 
 STAGES = ("frozen", "fine_tuned")
 HEADLINE = ("accuracy", "precision", "recall", "f1")
@@ -76,6 +77,14 @@ def stage_recipe(model: keras.Model, recipe: FineTuneRecipe, stage: str) -> trai
         epochs=recipe.epochs, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate(stage),
         warmup_epochs=0, recalibrate_bn=False, seed=recipe.seed,
     )
+
+
+def stages_run_dir(data, arch: str, recipe: FineTuneRecipe, *, pretrained: bool) -> Path:
+    """Where :func:`two_stage_fit` keeps the stages of this fine-tuning: keyed by the data, the
+    backbone, its starting weights and the recipe, so running the notebook again resumes an
+    interrupted stage or reloads the finished ones instead of training them again."""
+    key = train.run_key({"arch": arch, "pretrained": pretrained, **recipe.to_dict()}, train.data_fingerprint(data))
+    return new_run_dir("transfer", arch, key)
 
 
 def two_stage_fit(model: keras.Model, data, recipe: FineTuneRecipe, *, run_dir: str | Path | None = None,

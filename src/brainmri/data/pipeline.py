@@ -93,7 +93,7 @@ def augmentation(seed: int = SEED) -> keras.Sequential:
     Geometric, in one warp (:class:`RandomAffine`): horizontal flip (the brain is roughly
     symmetric), rotation up to 10 degrees, zoom up to 15%, translation up to 5%. Intensity:
     brightness and contrast jitter, clipped back to [0, 255]. The layers compute in float32 whatever
-    the global dtype policy: under ``mixed_float16`` (a GPU, see ``train.strategy``) they would
+    the global dtype policy: under ``mixed_float16`` (a GPU, see ``brainmri.hardware``) they would
     otherwise hand float16 pixels to the rest of the input pipeline.
     """
     return keras.Sequential([

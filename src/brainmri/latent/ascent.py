@@ -15,6 +15,7 @@ from brainmri.latent.judge import TumourScorer
 from brainmri.latent.space import decode, encode_means
 from brainmri.models.vae import VAE, ssim_per_image
 
+
 @dataclass
 class Trajectory:
     """Per step (step 0 = the start): codes (None in pixel space), probabilities and images."""
@@ -48,7 +49,7 @@ def _ascend(variable: tf.Variable, render: Callable, scorer: TumourScorer, steps
         image, p = step(tf.constant(i < steps))
         probs.append(p.numpy())
         images.append(image.numpy())
-    return np.stack(values), np.stack(probs), np.stack(images)
+    return np.stack(values), np.stack(probs).astype(np.float32), np.stack(images).astype(np.float32)
 
 
 def latent_ascent(vae: VAE, scorer: TumourScorer, *, n: int = 8, steps: int = 100, learning_rate: float = 0.05,
@@ -58,7 +59,8 @@ def latent_ascent(vae: VAE, scorer: TumourScorer, *, n: int = 8, steps: int = 10
     ``z0`` or ``n`` draws of ``N(0, I)``. The prior term is the log density of ``z`` under the VAE's
     prior: without it, the ascent may wander where the decoder produces no brain at all."""
     if z0 is None:
-        z0 = np.random.default_rng(seed).standard_normal((n, vae.latent_dim)).astype(np.float32)
+        shape = tuple(vae.decoder.inputs[0].shape[1:])
+        z0 = np.random.default_rng(seed).standard_normal((n, *shape)).astype(np.float32)
     label = None if label is None else tf.constant(label, tf.float32)
     zs, probs, images = _ascend(
         tf.Variable(z0, dtype=tf.float32), lambda z: vae.decode(z, label), scorer, steps, learning_rate,
@@ -88,9 +90,50 @@ def ascent_summary(trajectory: Trajectory, vae: VAE, probe=None) -> dict[str, fl
                "self_ssim": float(ssim_per_image(final, again).mean()),
                "typical_prior_norm": float(np.sqrt(vae.latent_dim))}
     if trajectory.z is not None:
-        summary["z_norm_start"] = float(np.linalg.norm(trajectory.z[0], axis=1).mean())
-        summary["z_norm_end"] = float(np.linalg.norm(trajectory.z[-1], axis=1).mean())
+        n = trajectory.z.shape[1]
+        summary["z_norm_start"] = float(np.linalg.norm(trajectory.z[0].reshape(n, -1), axis=1).mean())
+        summary["z_norm_end"] = float(np.linalg.norm(trajectory.z[-1].reshape(n, -1), axis=1).mean())
     if probe is not None:
         summary["probe_p_end"] = float(probe.predict_proba(z_final)[:, 1].mean())
     return summary
 
+
+
+def reference_codes(vae: VAE, x: np.ndarray) -> dict:
+    """What an ascent's end is compared with: the typical norm of encoded scans (their latent
+    means, mean norm) and the decoded mean code, the "average head"."""
+    z = encode_means(vae, x)
+    return {"typical_norm": float(np.linalg.norm(z.reshape(len(z), -1), axis=1).mean()),
+            "mean_image": decode(vae, z.mean(0, keepdims=True))[0]}
+
+
+def mean_pairwise_distance(points: np.ndarray) -> float:
+    """Mean Euclidean distance over all pairs of rows (flattened); 0 for fewer than two."""
+    flat = np.asarray(points, np.float64).reshape(len(points), -1)
+    if len(flat) < 2:
+        return 0.0
+    squared = (flat ** 2).sum(1)
+    d2 = np.maximum(squared[:, None] + squared[None, :] - 2 * flat @ flat.T, 0.0)
+    return float(np.sqrt(d2)[np.triu_indices(len(flat), 1)].mean())
+
+
+def collapse_diagnostics(trajectory: Trajectory, typical_norm: float, mean_image: np.ndarray,
+                         same_image_ssim: float = 0.9) -> dict:
+    """Whether the starts of an ascent collapsed onto one point: the final codes' norms against
+    ``typical_norm`` (a ratio far below 1 means z went to the origin), the diversity of final
+    codes and images (mean pairwise distance; images in RMS pixels) against that of the starts,
+    and each final image's SSIM to the decoded mean image (``mean_image``), with the count of
+    final images at least ``same_image_ssim`` from it."""
+    final = np.asarray(trajectory.images[-1], np.float32)
+    n_pixels = np.prod(final.shape[1:])
+    to_mean = ssim_per_image(final, np.repeat(np.asarray(mean_image, np.float32)[None], len(final), axis=0))
+    out = {"image_diversity_start": mean_pairwise_distance(trajectory.images[0]) / np.sqrt(n_pixels),
+           "image_diversity_end": mean_pairwise_distance(final) / np.sqrt(n_pixels),
+           "ssim_to_mean_image": to_mean.tolist(), "ssim_to_mean_image_mean": float(to_mean.mean()),
+           "like_mean_image": int((to_mean >= same_image_ssim).sum()), "n_starts": int(len(final))}
+    if trajectory.z is not None:
+        norms = np.linalg.norm(trajectory.z[-1].reshape(len(final), -1), axis=1)
+        out.update(final_norms=norms.tolist(), norm_ratio=float(norms.mean() / typical_norm),
+                   typical_norm=float(typical_norm), code_diversity_start=mean_pairwise_distance(trajectory.z[0]),
+                   code_diversity_end=mean_pairwise_distance(trajectory.z[-1]))
+    return out

@@ -1,5 +1,6 @@
-"""The setup notebooks 08 and 09 share: the data, the VAE(s) of notebook 07 and the judge of
-notebook 03, loaded from ``runs/`` (trained first if missing)."""
+"""The setup notebooks 08 and 09 share: the data, the VAE(s) of notebook 07, the classifier of
+notebook 03 and its copy fine-tuned on the VAE's decodings (the judge), loaded from ``runs/``
+(trained first if missing)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from brainmri import config
 from brainmri.data import SplitArrays, load_dataset, resolve_data_root
 from brainmri.evaluate import tumour_labels
-from brainmri.latent.judge import TumourScorer
+from brainmri.latent.judge import TumourScorer, load_or_finetune_judge
 from brainmri.models.vae import VAE, to_unit_grayscale
 from brainmri.train import TrainedClassifier, load_or_train_classifier, load_or_train_vae
 
@@ -18,7 +19,8 @@ from brainmri.train import TrainedClassifier, load_or_train_classifier, load_or_
 class LatentSetup:
     """Scans in the VAE's space (``x_*``: grayscale ``[0, 1]`` at the VAE's size) with boolean
     ``tumour_*`` masks, the VAE (``cvae``: the conditional one, when asked for), the classifier
-    run that judges decodings and its :class:`TumourScorer`."""
+    run, the judge of decodings (``scorer``: the classifier fine-tuned on the VAE's reconstructions)
+    with the name results quote it by, and the original classifier as a second opinion."""
     data: SplitArrays
     x_train: np.ndarray
     x_val: np.ndarray
@@ -28,6 +30,8 @@ class LatentSetup:
     cvae: VAE | None
     classifier: TrainedClassifier
     scorer: TumourScorer
+    judge_name: str
+    second_opinion: TumourScorer
 
 
 def setup(profile: config.Profile | None = None, *, conditional: bool = False) -> LatentSetup:
@@ -38,11 +42,15 @@ def setup(profile: config.Profile | None = None, *, conditional: bool = False) -
                         val_fraction=profile.val_fraction, max_per_class=profile.max_per_class)
     x_train = to_unit_grayscale(data.x_train, profile.vae_image_size)
     x_val = to_unit_grayscale(data.x_val, profile.vae_image_size)
-    vae = load_or_train_vae(x_train, x_val, time_budget_min=profile.vae_time_budget_min).vae
+    vae_run = load_or_train_vae(x_train, x_val, time_budget_min=profile.vae_time_budget_min)
     cvae = load_or_train_vae(x_train, x_val, labels_train=data.y_train, labels_val=data.y_val,
                              num_classes=len(data.class_names),
                              time_budget_min=profile.vae_time_budget_min).vae if conditional else None
     classifier = load_or_train_classifier(data, task="multiclass", verbose=0)
+    judge = load_or_finetune_judge(vae_run, classifier, x_train, data.y_train)
+    class_names = list(classifier.class_names)
     return LatentSetup(data, x_train, x_val, tumour_labels(data.y_train, data.class_names).astype(bool),
-                       tumour_labels(data.y_val, data.class_names).astype(bool), vae, cvae, classifier,
-                       TumourScorer(classifier.model, list(classifier.class_names)))
+                       tumour_labels(data.y_val, data.class_names).astype(bool), vae_run.vae, cvae, classifier,
+                       TumourScorer(judge.model, class_names),
+                       f"classifier {classifier.run_dir.name} fine-tuned on decodings ({judge.path.parent.name})",
+                       TumourScorer(classifier.model, class_names))

@@ -2,47 +2,98 @@
 
 from __future__ import annotations
 
-from brainmri.latent.edits import EDIT_STEPS
+from brainmri.latent.scorecard import TARGETS, verdict
+
+
+def _rate(row: dict) -> str:
+    """``"40% (6 of 15; 95% interval 20%-64%)"``, or a plain statement when nothing was kept."""
+    if not row["kept"]:
+        return "no rate (no edit kept)"
+    low, high = row["wilson_95"]["low"], row["wilson_95"]["high"]
+    return f"{row['flip_rate']:.0%} ({row['flips']} of {row['kept']}; 95% interval {low:.0%}-{high:.0%})"
+
+
+def _target(key: str, value: float) -> str:
+    return verdict(value, *TARGETS[key])
+
+
+def protocol_markdown(record: dict) -> str:
+    """The edit protocol, its null controls and KID, with the verdict on each target."""
+    protocol, kid = record["protocol"], record["kid"]
+    tumour, nulls = protocol["tumour_vector"], protocol["nulls"]
+    families = "; ".join(f"{name}: {family['p95']:.0%}" for name, family in nulls.items())
+    return f"""
+**The edit protocol.** Every healthy validation scan ({protocol["n_scored"]}; the judge calls {protocol["base_healthy"]} of
+their unedited decodings healthy) is moved by the tumour vector at a = {tumour["strength"]:g}, the strength chosen
+beforehand on {protocol["n_select"]} training scans. Among the edits that start healthy and keep SSIM >= {protocol["ssim_floor"]:g}
+to the unedited decoding, the judge calls {_rate(tumour)} tumour: {_target("flip_rate_at_ssim_0_8", tumour["flip_rate"])}.
+The controls, each through the same protocol at the tumour vector's length, reach a 95th percentile of
+{protocol["null_p95"]:.0%} ({families}): {_target("flip_rate_null_p95", protocol["null_p95"])}. In the judge's feature space the
+edits bring healthy decodings {kid["drop_fraction"]:.0%} closer to reconstructed tumour scans (KID
+{kid["kid_unedited"]:.4f} -> {kid["kid_edited"]:.4f}): {_target("kid_drop_fraction", kid["drop_fraction"])}.
+"""
+
+
+def guesses_markdown(record: dict) -> str:
+    """The three guesses of the original experiment, redesigned, each with its numbers."""
+    vectors, adjustment, gap = record["vectors"], record["nuisance_adjustment"], record["shape_gap_data"]
+    largest = max(adjustment["cosine_with_naive"].items(), key=lambda item: abs(item[1]))
+    widest = max(gap, key=lambda name: abs(gap[name]["cohens_d"]))
+    area, readout = record["area_study"], record["position_readout_phantom"]
+    pp, pr, explainer = record["position_phantom"]["mean"], record["position_real"]["mean"], record["explainer"]
+    best = max(record["conditional_edits"], key=lambda k: record["best"][k]["flip_rate"])
+
+    def enrichment(mean, key):
+        low, high = mean[f"enrichment_{key}_95"]
+        return f"{mean[f'enrichment_{key}']:.2f} ({low:.2f}-{high:.2f})"
+    grows = "grows" if area["spearman_changed_area"] > 0.5 else "does not grow clearly"
+    return f"""
+**Shape and source (guess 3).** In the data, tumour and healthy heads differ most in {widest.replace("_", " ")}
+(Cohen's d {gap[widest]["cohens_d"]:+.2f}; brightness {gap["brightness"]["cohens_d"]:+.2f}). With the directions of brightness, contrast,
+view (left-right symmetry) and shape projected out, {adjustment["norm_left"]:.0%} of the tumour vector's length is
+left (the nuisance most aligned with it: {largest[0]}, cosine {largest[1]:+.2f}). Flip rates under the protocol: naive
+{_rate(vectors["v (naive)"])}; shape-matched {_rate(vectors["v (shape-matched)"])}; nuisances projected out
+{_rate(vectors["v (nuisances projected out)"])}.
+
+**Labels (guess 1).** The conditional VAE's label switch flips up to {record["best"][best]["flip_rate"]:.0%} ({best}, SSIM
+{record["best"][best]["ssim"]:.2f}; counted as in the original curves, not under the protocol). Conditioned on a continuous
+attribute instead, the phantom's tumour area: the code predicts it with cross-validated R^2 {area["area_r2"]:.2f}, and the
+changed area of an edit {grows} with the tumours' area across {len(area["bins"])} bins (Spearman
+{area["spearman_changed_area"]:+.2f}; mean change {area["spearman_mean_abs_change"]:+.2f}).
+
+**Position (guess 2).** Positive control on the phantom: a ridge regression reads the tumour's centroid from z with
+cross-validated R^2 {readout["r2"]:.2f} ({readout["n"]} tumour scans): {_target("position_r2_phantom", readout["r2"])}. The change of an
+edit, per unit of area, is {enrichment(pp, "group_vector")} times as dense inside the group's tumour region as on average for
+per-location vectors and {enrichment(pp, "global_vector")} for the global vector (1 = chance; 95% bootstrap intervals).
+On real scans grouped by {explainer["method"]} at {explainer["layer"]} ({explainer["source"]}): {enrichment(pr, "group_vector")}
+against {enrichment(pr, "global_vector")}.
+"""
 
 
 def findings_markdown(record: dict, *, judge: str, judge_accuracy: float) -> str:
-    """Notebook 09's conclusions as Markdown, every number read from ``record`` (the saved results).
+    """Notebook 09's conclusions as Markdown, every number read from ``record`` (the saved results);
+    ``judge`` names the classifier whose verdicts the flip rates count, ``judge_accuracy`` is the
+    validation accuracy (on the undecoded scans) of the classifier it was made from."""
+    return (f"\nThe judge is {judge}; the classifier it comes from has validation accuracy {judge_accuracy:.3f} on"
+            " the scans themselves.\n"
+            + protocol_markdown(record) + guesses_markdown(record))
 
-    ``record`` holds the curves' best steps (``best``), the shape change at them
-    (``shape_shift_at_best``), the edits, walks and position experiments; ``judge`` names the
-    classifier run whose verdicts the flip rates count.
-    """
-    best, shift = record["best"], record["shape_shift_at_best"]
-    naive, matched = best["v (naive)"], best["v (shape-matched)"]
-    walks, shape_gap = record["walks"], record["shape_gap_data"]
-    reverse_healthy = [1 - f for f in record["reverse_edit"]["tumour_rate"]]
-    conditional = max(record["conditional_edits"], key=lambda k: best[k]["flip_rate"])
-    pp, pr = record["position_phantom"]["mean"], record["position_real_gradcam"]["mean"]
+
+def ascent_markdown(summary: dict, collapse: dict) -> str:
+    """Notebook 08's result: how high each ascent climbed, and whether it collapsed (final codes'
+    norms against typical codes, diversity, likeness to the decoded mean image)."""
+    free, held, pixel = summary["latent"], summary["latent + prior"], summary["pixel space"]
+    c = collapse["latent + prior"]
+    collapsed = c["norm_ratio"] < 0.5 or c["like_mean_image"] > c["n_starts"] // 2
+    reading = ("the ends are the average head over again (the ascent, or the decoder, collapsed), so their P(tumour) "
+               "says nothing about tumours" if collapsed else "no collapse onto the average head")
     return f"""
-The judge is the shared classifier ({judge}, validation accuracy {judge_accuracy:.3f} on real scans; its
-verdicts on VAE decodings inherit its errors).
-
-**The original edit.** Unedited (a = 0), the classifier already calls {record["naive_edit"]["tumour_rate"][0]:.0%} of the
-healthy reconstructions tumour; of the rest, adding a·v flips at most {naive["flip_rate"]:.0%}
-(at a = {naive["steps"]:g}, SSIM to the unedited decoding {naive["ssim"]:.2f}). The reverse edit, tumour - a·v,
-gets {reverse_healthy[-1]:.0%} of tumour scans called healthy at a = {EDIT_STEPS[-1]:g} (from {reverse_healthy[0]:.0%}).
-Along the naive edit (up to the best a) the head's area changes by {shift["v (naive)"]["area"]:+.3f}, its aspect
-ratio by {shift["v (naive)"]["aspect_ratio"]:+.3f} and its brightness by {shift["v (naive)"]["brightness"]:+.3f}.
-Walking healthy -> tumour, P(tumour) goes from {walks["slerp"]["p_tumour"][0]:.2f} to {walks["slerp"]["p_tumour"][-1]:.2f}
-(slerp) and {walks["lerp"]["p_tumour"][0]:.2f} to {walks["lerp"]["p_tumour"][-1]:.2f} (lerp).
-
-**Guess (3), shape.** In the data, tumour heads differ from healthy ones by Cohen's d
-{shape_gap["aspect_ratio"]["cohens_d"]:+.2f} in aspect ratio and {shape_gap["circularity"]["cohens_d"]:+.2f} in circularity.
-The shape-matched vector flips {matched["flip_rate"]:.0%} (naive: {naive["flip_rate"]:.0%}) and changes aspect
-ratio by {shift["v (shape-matched)"]["aspect_ratio"]:+.3f} (naive: {shift["v (naive)"]["aspect_ratio"]:+.3f}).
-
-**Guess (1), labels.** The conditional VAE's label switch flips up to {best[conditional]["flip_rate"]:.0%}
-({conditional}, SSIM {best[conditional]["ssim"]:.2f}) against {naive["flip_rate"]:.0%} for the vector.
-
-**Guess (2), position.** On the phantom, the change lands {pp["distance_group_vector"]:.3f} (per-location
-vectors) vs {pp["distance_global_vector"]:.3f} (global vector) from the group's tumours (fractions of the
-side), with {pp["inside_group_vector"]:.0%} vs {pp["inside_global_vector"]:.0%} of it inside their region (area
-{pp["region_area"]:.0%}). On real scans grouped by Grad-CAM peak: {pr["distance_group_vector"]:.3f} vs
-{pr["distance_global_vector"]:.3f}.
+**Result.** Latent ascent raised P(tumour) from {free["p_start"]:.2f} to {free["p_end"]:.2f} (|z| {free["z_norm_start"]:.1f} ->
+{free["z_norm_end"]:.1f}); with the prior term to {held["p_end"]:.2f}. With the prior term the final codes have
+{c["norm_ratio"]:.2f} times the typical norm of encoded scans ({c["typical_norm"]:.2f}); their images lie {c["image_diversity_end"]:.3f}
+RMS apart (starts: {c["image_diversity_start"]:.3f}), and {c["like_mean_image"]} of {c["n_starts"]} have SSIM >= 0.9 to the decoded mean
+code (mean SSIM {c["ssim_to_mean_image_mean"]:.2f}): {reading}. Pixel-space ascent reached {pixel["p_end"]:.2f} with a
+mean pixel change of {pixel["pixel_change"]:.3f}; its images' SSIM to their own VAE reconstruction is {pixel["self_ssim"]:.2f}
+against {held["self_ssim"]:.2f} for the latent ascent with prior, and the independent latent probe gives them P(tumour)
+{pixel["probe_p_end"]:.2f} against {held["probe_p_end"]:.2f}.
 """
-

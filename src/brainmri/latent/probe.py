@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -31,6 +32,23 @@ def linear_probe(z_train: np.ndarray, t_train: np.ndarray, z_val: np.ndarray, t_
                  seed: int = config.SEED) -> dict[str, float]:
     """Validation accuracy and AUC of :func:`fit_probe`."""
     return binary_scores(t_val, fit_probe(z_train, t_train, seed).predict_proba(z_val)[:, 1])
+
+
+def ridge_readout(z: np.ndarray, target: np.ndarray, *, folds: int = 5, seed: int = config.SEED) -> dict:
+    """How much of a continuous ``target`` (``(N,)`` or ``(N, k)``) a linear map of the codes
+    explains: R^2 of ridge regression on standardised codes, every code predicted by a model fitted
+    on the other folds (the ridge strength chosen inside). Near 0: z does not carry it linearly."""
+    z = np.asarray(z, np.float64).reshape(len(z), -1)
+    target = np.asarray(target, np.float64)
+    if len(z) != len(target):
+        raise ValueError(f"{len(z)} codes but {len(target)} targets")
+    if len(z) < 2 * folds:
+        raise ValueError(f"a {folds}-fold read-out needs at least {2 * folds} codes, got {len(z)}")
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+    predicted = cross_val_predict(model, z, target, cv=KFold(folds, shuffle=True, random_state=seed))
+    columns = target.reshape(len(target), -1)
+    per_target = [float(r2_score(columns[:, j], predicted.reshape(len(z), -1)[:, j])) for j in range(columns.shape[1])]
+    return {"r2": float(np.mean(per_target)), "r2_per_target": per_target, "n": int(len(z)), "folds": folds}
 
 
 def encoder_classifier(vae: VAE) -> keras.Model:

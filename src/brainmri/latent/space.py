@@ -17,16 +17,16 @@ from brainmri.models.vae import VAE, one_hot
 
 
 def encode_means(vae: VAE, x: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 128) -> np.ndarray:
-    """Latent means ``(N, d)`` of ``[0, 1]`` images (labels, one-hot or integer, for a conditional VAE)."""
+    """Latent means ``(N, d)``, float32 whatever the precision policy, of ``[0, 1]`` images (labels, one-hot or integer, for a conditional VAE)."""
     labels = one_hot(labels, vae.num_classes) if vae.num_classes else None
     parts = [keras.ops.convert_to_numpy(vae.encode(x[i:i + batch_size],
                                                    None if labels is None else labels[i:i + batch_size])[0])
              for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts)
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def decode(vae: VAE, z: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 128) -> np.ndarray:
-    """Images ``(N, S, S, 1)`` in ``[0, 1]``; ``labels`` are (mixtures of) one-hot rows when conditional."""
+    """Images ``(N, S, S, 1)`` in ``[0, 1]`` (float32 whatever the precision policy); ``labels`` are (mixtures of) one-hot rows when conditional."""
     z = np.asarray(z, np.float32)
     if vae.num_classes and labels is None:
         raise ValueError("a conditional VAE decodes z together with a label (one-hot or mixture)")
@@ -34,7 +34,7 @@ def decode(vae: VAE, z: np.ndarray, labels: np.ndarray | None = None, batch_size
     parts = [keras.ops.convert_to_numpy(vae.decode(z[i:i + batch_size],
                                                    None if labels is None else labels[i:i + batch_size]))
              for i in range(0, len(z), batch_size)]
-    return np.concatenate(parts)
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def class_means(z: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict[str, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Classifier figures: learning curves, confusion matrices, ROC curve, and the sweep's parallel coordinates.
+"""Classifier figures: learning curves, confusion matrices, ROC curve, the sweep's parallel coordinates,
+the robustness suite, the reliability diagram, and one scan's prediction with its explanation.
 
 (Feature maps and the dropout study are in :mod:`brainmri.plots.classifier_inspection`.)
 """
@@ -9,6 +10,8 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from brainmri.plots.explain import overlay
 
 
 def plot_learning_curves(history: dict[str, list[float]], metrics=("loss", "accuracy", "f1")) -> plt.Figure:
@@ -106,5 +109,83 @@ def plot_parallel_coordinates(rows: list[dict[str, Any]], params: list[str], sco
     ax.set_ylim(-0.08, 1.08)
     sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(scores.min(), scores.max()))
     fig.colorbar(sm, ax=ax, label=score, pad=0.02)
+    fig.tight_layout()
+    return fig
+
+
+def plot_robustness(rows: list[dict[str, Any]]) -> plt.Figure:
+    """One panel per pipeline: accuracy and tumour-vs-none accuracy against its strength, mildest
+    first, with the clean scans' accuracy as a dotted line (rows of ``evaluate.robustness_rows``)."""
+    clean = next((row for row in rows if row["pipeline"] == "none"), None)
+    names = list(dict.fromkeys(row["pipeline"] for row in rows if row["pipeline"] != "none"))
+    if not names:
+        raise ValueError("no pipeline rows to plot")
+    columns = min(4, len(names))
+    lines = -(-len(names) // columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.8 * lines), squeeze=False, sharey=True)
+    low = min(row["accuracy"] for row in rows)
+    for ax, name in zip(axes.ravel(), names):
+        chosen = [row for row in rows if row["pipeline"] == name]
+        steps = range(len(chosen))
+        ax.plot(steps, [row["accuracy"] for row in chosen], "o-", label="accuracy")
+        if chosen[0].get("binary_accuracy") is not None:
+            ax.plot(steps, [row["binary_accuracy"] for row in chosen], "s--", ms=4, label="tumour vs none")
+        if clean is not None:
+            ax.axhline(clean["accuracy"], color="0.4", ls=":", lw=1, label="clean accuracy")
+        ax.set_xticks(list(steps), [f"{row['strength']:g}" for row in chosen])
+        ax.set_xlabel(chosen[0]["parameter"], fontsize=8)
+        ax.set_title(name, fontsize=10)
+        ax.set_ylim(max(0.0, low - 0.05), 1.005)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_axis_off()
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(diagrams: dict[str, tuple[list[dict[str, Any]], float]]) -> plt.Figure:
+    """Reliability diagrams side by side, ``{title: (reliability bins, ECE)}``: per confidence bin,
+    the accuracy of its scans (bars) against the diagonal of perfect calibration, and how many
+    scans fall in it (the grey bars below, on the right axis)."""
+    fig, axes = plt.subplots(1, len(diagrams), figsize=(4.0 * len(diagrams), 3.8), squeeze=False)
+    for ax, (title, (bins, ece)) in zip(axes[0], diagrams.items()):
+        width = bins[0]["upper"] - bins[0]["lower"]
+        centres = [b["lower"] + width / 2 for b in bins]
+        filled = [b for b in bins if b["n"]]
+        ax.bar([b["lower"] + width / 2 for b in filled], [b["accuracy"] for b in filled], width=width * 0.9,
+               color="tab:blue", alpha=0.45, label="accuracy")
+        ax.plot([b["confidence"] for b in filled], [b["confidence"] for b in filled], "r.", ms=6,
+                label="mean confidence")
+        ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect calibration")
+        counts = ax.twinx()  # drawn behind the accuracy bars, in the lower third of the panel
+        counts.bar(centres, [b["n"] for b in bins], width=width * 0.4, color="0.5", alpha=0.6)
+        counts.set_ylim(0, 3.2 * max(max(b["n"] for b in bins), 1))
+        counts.set_ylabel("scans (grey)", fontsize=8)
+        ax.set_zorder(counts.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("confidence (top-class probability)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{title} (ECE {ece:.3f})", fontsize=10)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_prediction(scan: np.ndarray, heatmap: np.ndarray | None, title: str) -> plt.Figure:
+    """The scan and, when given, the explanation overlaid on it; ``title`` (the prediction) above both."""
+    panels = 1 if heatmap is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.5), squeeze=False)
+    image = np.asarray(scan)
+    axes[0, 0].imshow(image[..., 0] if image.shape[-1] == 1 else image.astype(np.uint8), cmap="gray")
+    axes[0, 0].set_title("scan", fontsize=9)
+    if heatmap is not None:
+        axes[0, 1].imshow(overlay(image, heatmap))
+        axes[0, 1].set_title("explanation", fontsize=9)
+    for ax in axes[0]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

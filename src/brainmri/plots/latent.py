@@ -156,3 +156,56 @@ def plot_difference_maps(base: np.ndarray, edits: dict[str, np.ndarray], centres
         ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def plot_null_controls(protocol: dict) -> plt.Figure:
+    """The flip rates of the null controls (one histogram per family) against the tumour vector's
+    (line, with its Wilson interval shaded) and the controls' 95th percentile (dashed)."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    bins = np.linspace(0, 1, 21)
+    for name, family in protocol["nulls"].items():
+        rates = np.asarray(family["flip_rates"], float)
+        ax.hist(rates[np.isfinite(rates)], bins=bins, alpha=0.5, label=f"{name} (n={family['n']})")
+    tumour = protocol["tumour_vector"]
+    if np.isfinite(tumour["flip_rate"]):
+        ax.axvspan(tumour["wilson_95"]["low"], tumour["wilson_95"]["high"], color="crimson", alpha=0.15)
+        ax.axvline(tumour["flip_rate"], color="crimson", linewidth=2, label="tumour vector (95% interval)")
+    if np.isfinite(protocol["null_p95"]):
+        ax.axvline(protocol["null_p95"], color="black", linestyle="--", label="controls' 95th percentile")
+    ax.set_xlabel(f"flip rate among edits with SSIM >= {protocol['ssim_floor']:g}")
+    ax.set_ylabel("controls")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_enrichment(studies: dict[str, dict]) -> plt.Figure:
+    """Per study (e.g. phantom, real scans), the change's enrichment in the tumours' region (share
+    inside / area; 1 = chance) for per-location and global vectors, with 95% bootstrap intervals."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    width = 0.38
+    for i, key in enumerate(("group_vector", "global_vector")):
+        means = [study["mean"][f"enrichment_{key}"] for study in studies.values()]
+        intervals = np.array([study["mean"][f"enrichment_{key}_95"] for study in studies.values()]).T
+        x = np.arange(len(studies)) + (i - 0.5) * width
+        ax.bar(x, means, width, label=key.replace("_", " "),
+               yerr=[np.subtract(means, intervals[0]), np.subtract(intervals[1], means)], capsize=3)
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="chance")
+    ax.set_xticks(np.arange(len(studies)), list(studies))
+    ax.set_ylabel("change in region / region area")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_area_trend(study: dict) -> plt.Figure:
+    """The area-conditioned edits: decoded change against the mean tumour area of each bin."""
+    rows = study["bins"]
+    area = [r["mean_area"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3))
+    for ax, key in zip(axes, ("changed_area", "mean_abs_change")):
+        ax.plot(area, [r[key] for r in rows], marker="o")
+        ax.set_xlabel("mean tumour area of the bin (fraction of image)")
+        ax.set_title(f"{key.replace('_', ' ')} (Spearman {study[f'spearman_{key}']:.2f})", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -17,17 +17,18 @@ import keras
 import numpy as np
 
 from brainmri import config, hardware
-from brainmri.models.vae import DEFAULT_FILTERS, VAE, build_vae, make_vae_dataset, one_hot
+from brainmri.models.vae import VAE, build_vae, latent_size, make_vae_dataset, one_hot
 from brainmri.train.loop import RunState
 from brainmri.train.registry import (
-    fingerprint, find_run, mark_finished, new_run_dir, read_history, run_key, start_run,
+    fingerprint, find_run, mark_finished, new_run_dir, read_config, read_history, run_key, start_run,
     write_json_atomic,
 )
 
 # The VAE trainer's code version, part of every VAE run key: bump it when a change to the training
 # code changes what the same settings produce. (2: the time budget became the one rule all trainers
-# share, and runs moved into the registry.)
-VAE_CODE_VERSION = 2
+# share, and runs moved into the registry. 3: normalised encoder and decoder, resize-then-convolve
+# decoder, Gaussian likelihood with a fitted variance, per-scan intensity normalisation.)
+VAE_CODE_VERSION = 3
 MODEL_FILE = "vae.keras"
 
 
@@ -40,13 +41,18 @@ class VAERun:
     loaded: bool
     epoch_seconds: list[float]
 
+    @property
+    def run_key(self) -> str:
+        """The registry key of the run (what judges fine-tuned on its decodings are keyed by)."""
+        return read_config(self.path.parent)["run_key"]
 
-def vae_settings(image_size: int, *, latent_dim: int, epochs: int, batch_size: int, beta: float,
-                 kl_warmup_epochs: float, reconstruction: str, ssim_weight: float, num_classes: int,
+
+def vae_settings(image_size: int, *, filters, latent_dim: int, latent_channels: int, epochs: int, batch_size: int,
+                 beta: float, kl_warmup_epochs: float, reconstruction: str, ssim_weight: float, num_classes: int,
                  seed: int) -> dict[str, Any]:
     """The VAE's recipe: everything besides the data that decides the trained model."""
-    return dict(arch="cvae" if num_classes else "vae", image_size=image_size, filters=list(DEFAULT_FILTERS),
-                latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, beta=beta,
+    return dict(arch="cvae" if num_classes else "vae", image_size=image_size, filters=list(filters),
+                latent_dim=latent_dim, latent_channels=latent_channels, epochs=epochs, batch_size=batch_size, beta=beta,
                 kl_warmup_epochs=kl_warmup_epochs, reconstruction=reconstruction, ssim_weight=ssim_weight,
                 num_classes=num_classes, seed=seed, version=VAE_CODE_VERSION)
 
@@ -60,31 +66,37 @@ def load_vae_run(run_dir: Path) -> VAERun:
 
 def load_or_train_vae(x_train: np.ndarray, x_val: np.ndarray, *, labels_train: np.ndarray | None = None,
                       labels_val: np.ndarray | None = None, num_classes: int = 0,
-                      latent_dim: int | None = None, epochs: int | None = None,
-                      batch_size: int | None = None, beta: float = 1.0, kl_warmup_epochs: float = 2.0,
-                      reconstruction: str = "bce", ssim_weight: float = 0.0,
+                      latent_dim: int | None = None, latent_channels: int | None = None, filters=None,
+                      epochs: int | None = None, batch_size: int | None = None, beta: float = 1.0,
+                      kl_warmup_epochs: float = 2.0, reconstruction: str = "gaussian", ssim_weight: float = 0.0,
                       time_budget_min: float | None = None, seed: int = config.SEED,
                       force_train: bool = False, verbose: int = 0) -> VAERun:
     """The VAE trained on these images with these settings: found in the run registry, else trained.
 
     Images are VAE inputs (see :func:`brainmri.models.vae.to_unit_grayscale`); pass ``num_classes``
-    and integer or one-hot labels for the conditional VAE. ``time_budget_min`` stops training before
-    an epoch that would end past it and is part of the run's key (the registry's one budget rule).
+    and integer or one-hot labels for the conditional VAE. ``latent_channels`` > 0 makes the latent
+    spatial (that many maps at ``1 / 2**len(filters)`` of the image side, flattened; ``latent_dim``
+    becomes their length); they and the encoder widths ``filters`` default to the profile's.
+    ``time_budget_min`` stops training before an epoch that would end past it and is part of the
+    run's key (the registry's one budget rule).
     An interrupted training resumes where it stopped when called again with the same arguments.
     ``force_train`` trains again from scratch (the benchmark does). The SSIM term is off by
     default: ``tf.image.ssim`` makes a training step about 3.5x slower on CPU.
     """
     profile = config.get_profile()
     latent_dim = latent_dim or profile.vae_latent_dim
+    latent_channels = profile.vae_latent_channels if latent_channels is None else latent_channels
+    filters = tuple(filters or profile.vae_filters)
+    latent_dim = latent_size(x_train.shape[1], latent_dim, latent_channels, len(filters))
     epochs = epochs or profile.vae_epochs
     batch_size = batch_size or profile.batch_size
     if num_classes and (labels_train is None or labels_val is None):
         raise ValueError("the conditional VAE (num_classes > 0) needs labels_train and labels_val")
     y_train = one_hot(labels_train, num_classes) if num_classes else None
     y_val = one_hot(labels_val, num_classes) if num_classes else None
-    settings = vae_settings(x_train.shape[1], latent_dim=latent_dim, epochs=epochs, batch_size=batch_size,
-                            beta=beta, kl_warmup_epochs=kl_warmup_epochs, reconstruction=reconstruction,
-                            ssim_weight=ssim_weight, num_classes=num_classes, seed=seed)
+    settings = vae_settings(x_train.shape[1], filters=filters, latent_dim=latent_dim, latent_channels=latent_channels,
+                            epochs=epochs, batch_size=batch_size, beta=beta, kl_warmup_epochs=kl_warmup_epochs,
+                            reconstruction=reconstruction, ssim_weight=ssim_weight, num_classes=num_classes, seed=seed)
     data = fingerprint(x_train, y_train, x_val, y_val)
     key = run_key(settings, data, time_budget_min)
     run_dir = new_run_dir("vae", settings["arch"], key)
@@ -105,6 +117,7 @@ def _train_vae(run_dir: Path, settings: dict[str, Any], x_train, y_train, x_val,
     steps_per_epoch = int(np.ceil(len(x_train) / settings["batch_size"]))
     with hardware.model_scope():
         vae = build_vae(settings["image_size"], settings["latent_dim"], num_classes=settings["num_classes"],
+                        latent_channels=settings["latent_channels"], filters=tuple(settings["filters"]),
                         beta=settings["beta"], kl_warmup_steps=int(settings["kl_warmup_epochs"] * steps_per_epoch),
                         reconstruction=settings["reconstruction"], ssim_weight=settings["ssim_weight"],
                         seed=settings["seed"])

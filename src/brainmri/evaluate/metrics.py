@@ -7,18 +7,12 @@ A 4-class model is also scored as tumour / no tumour by merging the three tumour
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
 
 from brainmri.data import NO_TUMOUR
-
 
 
 def as_class_probabilities(proba: np.ndarray) -> np.ndarray:
@@ -95,83 +89,3 @@ def roc_curve_points(y_true: np.ndarray, proba: np.ndarray, class_names: list[st
 def evaluate_model(model, x: np.ndarray, y: np.ndarray, class_names: list[str], *, batch_size: int = 64) -> dict[str, Any]:
     """:func:`classification_metrics` of ``model`` on images ``x`` with labels ``y``."""
     return classification_metrics(y, predict_proba(model, x, batch_size), class_names)
-
-
-def brighter_higher_contrast(x: np.ndarray, *, gamma: float = 0.8, contrast: float = 1.3,
-                             brightness: float = 20.0) -> np.ndarray:
-    """A brighter, higher-contrast copy of uint8 scans, as another site's re-processing might make.
-
-    Gamma below one lifts the mid-tones; then contrast is stretched about each image's mean and a
-    brightness offset (grey levels) is added; values saturate at 0 and 255.
-    """
-    scaled = np.asarray(x, dtype=np.float32) / 255.0
-    lifted = 255.0 * np.power(scaled, gamma)
-    mean = lifted.mean(axis=tuple(range(1, lifted.ndim)), keepdims=True)
-    out = (lifted - mean) * contrast + mean + brightness
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def run_config(model_path: str | Path) -> dict[str, Any]:
-    """``config.json`` next to a saved model: input size, colour and class names."""
-    path = Path(model_path).parent / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: evaluate needs the config.json that `brainmri train` "
-                                f"writes next to {Path(model_path).name}")
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err})") from err
-    missing = [k for k in ("image_size", "color", "class_names") if k not in record]
-    if missing:
-        raise ValueError(f"{path} lacks {missing}")
-    return record
-
-
-def check_model_matches_config(model, record: dict[str, Any], config_path: str | Path) -> None:
-    """Raise a ``ValueError`` naming ``config_path`` if the model's input or output disagrees with it.
-
-    Scans are read at the config's size and colour and scored under its class names, so a config
-    copied from another run would give wrong answers rather than an error.
-    """
-    channels = 1 if record["color"] == "grayscale" else 3
-    expected = (record["image_size"], record["image_size"], channels)
-    takes = tuple(model.input_shape[1:])
-    n_classes, outputs = len(record["class_names"]), model.output_shape[-1]
-    problems = []
-    if takes != expected:
-        problems.append(f"the model takes images shaped {takes}, the config says {record['image_size']} px "
-                        f"{record['color']} {expected}")
-    if outputs != n_classes and not (outputs == 1 and n_classes == 2):
-        problems.append(f"the model has {outputs} outputs for the config's {n_classes} class names")
-    if problems:
-        raise ValueError(f"{config_path} disagrees with its model: " + "; ".join(problems))
-
-
-def evaluate_command(args: argparse.Namespace) -> int:
-    """``python -m brainmri evaluate --model RUN_DIR/model.keras --data DIR [--json]``."""
-    from brainmri.data import load_evaluation_set
-    from brainmri.models.loading import load_classifier
-    from brainmri.train.registry import require_finished
-
-    model_path = Path(args.model)
-    if not model_path.exists() and not (model_path.parent / "config.json").exists():
-        raise FileNotFoundError(f"model file {model_path} does not exist")
-    record = run_config(model_path)
-    require_finished(model_path.parent)  # before the model: an interrupted run may have none yet
-    model = load_classifier(model_path)
-    check_model_matches_config(model, record, model_path.parent / "config.json")
-    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the JSON only
-        data = load_evaluation_set(args.data, record["image_size"], record["color"], record["class_names"])
-        if len(data.x) == 0:
-            raise ValueError(f"{args.data}: no readable scans to evaluate ({len(data.skipped)} skipped)")
-        proba = predict_proba(model, data.x)
-        result = classification_metrics(data.y, proba, data.class_names)
-    result["skipped"] = [{"path": str(s.relpath), "reason": s.reason} for s in data.skipped]
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"{result['n']} scans from {args.data} ({len(result['skipped'])} skipped)")
-    print(classification_report_text(data.y, proba, data.class_names))
-    print(f"accuracy {result['accuracy']:.4f}  macro F1 {result['macro_f1']:.4f}"
-          + (f"  tumour/no tumour accuracy {result['binary_accuracy']:.4f}" if "binary_accuracy" in result else ""))
-    return 0
