@@ -4,7 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from brainmri.data.pipeline import RandomAffine, augmentation, encode_labels, make_tf_dataset
+from brainmri.data.pipeline import (
+    RandomAffine, augmentation, crop_to_boxes, encode_labels, head_boxes, make_tf_dataset, random_head_crop,
+)
 
 
 def _images(n=12, size=16, channels=1):
@@ -125,3 +127,40 @@ def test_random_affine_is_the_identity_at_inference_and_survives_a_keras_round_t
 def test_random_affine_rejects_impossible_ranges(kwargs):
     with pytest.raises(ValueError, match="rotation_degrees >= 0"):
         RandomAffine(**kwargs)
+
+
+def square_head(size=33, top=8, left=4, side=17, value=200.0):
+    """One scan, black but for a bright square (the "head") with its top-left pixel at (top, left)."""
+    image = np.zeros((1, size, size, 1), np.float32)
+    image[0, top:top + side, left:left + side] = value
+    return image
+
+
+def test_head_boxes_find_the_bright_region_and_keep_blank_scans_whole():
+    image = np.concatenate([square_head(), np.zeros((1, 33, 33, 1), np.float32)])
+    boxes = head_boxes(image).numpy()
+    np.testing.assert_allclose(boxes[0], [8 / 32, 4 / 32, 24 / 32, 20 / 32], atol=1e-6)
+    np.testing.assert_allclose(boxes[1], [0, 0, 1, 1])
+    widened = head_boxes(image[:1], 0.25).numpy()[0]
+    np.testing.assert_allclose(widened, [8 / 32 - 0.25, 0.0, 24 / 32 + 0.25, 20 / 32 + 0.25], atol=1e-6)
+
+
+def test_crop_to_head_fills_the_frame_with_the_head():
+    cropped = crop_to_boxes(square_head(), head_boxes(square_head())).numpy()
+    assert cropped.shape == (1, 33, 33, 1)
+    np.testing.assert_allclose(cropped, 200.0, atol=1e-3)
+
+
+def test_random_head_crop_crops_all_or_none_at_the_extreme_probabilities():
+    images = np.repeat(square_head(), 4, axis=0)
+    np.testing.assert_array_equal(random_head_crop(images, 0.0).numpy(), images)
+    cropped = random_head_crop(images, 1.0, max_margin=1e-6).numpy()
+    np.testing.assert_allclose(cropped, 200.0, atol=0.1)
+
+
+def test_head_crop_in_the_training_pipeline_and_its_probability_checked():
+    x = np.repeat(square_head(), 8, axis=0).astype(np.uint8)
+    batch, _ = next(iter(make_tf_dataset(x, np.zeros(8), batch_size=8, training=True, num_classes=2, head_crop=1.0)))
+    assert batch.shape == (8, 33, 33, 1)
+    with pytest.raises(ValueError, match="head_crop is a probability"):
+        make_tf_dataset(x, np.zeros(8), num_classes=2, head_crop=1.5)

@@ -73,24 +73,11 @@ def test_classification_report_text_names_every_class():
     assert all(name in text for name in CLASSES) and "macro avg" in text
 
 
-def test_brighter_higher_contrast_copy():
-    rng = np.random.default_rng(0)
-    scans = rng.integers(0, 200, (3, 16, 16, 1)).astype(np.uint8)
-    bright = evaluate.brighter_higher_contrast(scans)
-    assert bright.dtype == np.uint8 and bright.shape == scans.shape
-    assert bright.mean() > scans.mean() + 10
-    assert bright.std() > scans.std()
-    # the intensity order of pixels is kept within each scan (a monotone curve, then saturation)
-    flat_in, flat_out = scans[0].ravel().astype(int), bright[0].ravel().astype(int)
-    order = np.argsort(flat_in, kind="stable")
-    assert (np.diff(flat_out[order]) >= 0).all()
-    assert np.array_equal(evaluate.brighter_higher_contrast(scans, gamma=1.0, contrast=1.0, brightness=0.0), scans)
-
-
 # --- robustness pipelines ---------------------------------------------------------------------------
 
-def scans(n=3, size=32, channels=1, seed=0, low=40, high=200):
-    """Smooth blobs plus texture: a scan-like image with mid-tones, edges and fine detail."""
+def scans(n=3, size=32, channels=1, seed=0, low=40, high=200, border=0):
+    """Smooth blobs plus texture: a scan-like image with mid-tones, edges and fine detail, framed by
+    ``border`` black pixels of background."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size] / size
     out = np.empty((n, size, size, channels), np.uint8)
@@ -98,7 +85,14 @@ def scans(n=3, size=32, channels=1, seed=0, low=40, high=200):
         blob = np.exp(-((yy - rng.uniform(0.3, 0.7)) ** 2 + (xx - rng.uniform(0.3, 0.7)) ** 2) / 0.05)
         image = low + (high - low) * blob + rng.normal(0, 6, (size, size))
         out[i] = np.clip(image, 0, 255).astype(np.uint8)[..., None]
+    if border:
+        out[:, :border], out[:, -border:], out[:, :, :border], out[:, :, -border:] = 0, 0, 0, 0
     return out
+
+
+def pipeline_scans(name, size=32, **kwargs):
+    """Scans for pipeline ``name``: the head crop needs a background to crop away."""
+    return scans(size=size, border=size // 8 if name == "head crop" else 0, **kwargs)
 
 
 IDENTITY = {"CLAHE": 0.0, "histogram equalisation": 0.0, "gamma": 1.0, "window/level": 0.0, "bias field": 0.0,
@@ -108,7 +102,7 @@ IDENTITY = {"CLAHE": 0.0, "histogram equalisation": 0.0, "gamma": 1.0, "window/l
 @pytest.mark.parametrize("name", list(robustness.PIPELINES))
 @pytest.mark.parametrize("channels", [1, 3])
 def test_every_pipeline_keeps_dtype_and_shape_and_leaves_its_input_alone(name, channels):
-    x = scans(channels=channels)
+    x = pipeline_scans(name, channels=channels)
     before = x.copy()
     pipeline = robustness.PIPELINES[name]
     for strength in pipeline.strengths:
@@ -132,9 +126,9 @@ def mean_change(out, x):
 
 
 @pytest.mark.parametrize("name", ["CLAHE", "histogram equalisation", "window/level", "bias field", "JPEG",
-                                  "down/re-sampling", "Gaussian noise"])
+                                  "down/re-sampling", "Gaussian noise", "head crop"])
 def test_the_change_grows_with_the_strength(name):
-    x = scans(n=4, size=64)
+    x = pipeline_scans(name, n=4, size=64)
     pipeline = robustness.PIPELINES[name]
     changes = [mean_change(pipeline.function(x, s, 0), x) for s in pipeline.strengths]
     assert changes == sorted(changes) and changes[-1] > changes[0], changes
@@ -176,6 +170,15 @@ def test_jpeg_quality_changes_the_bytes_and_the_error():
     assert mean_change(robustness.jpeg(x, 15), x) > mean_change(robustness.jpeg(x, 90), x) > 0
 
 
+def test_head_crop_fills_the_frame_with_the_head():
+    x = np.zeros((2, 40, 40, 1), np.uint8)
+    x[:, 10:30, 5:25] = 180
+    out = robustness.head_crop(x, 0.0)
+    assert out.dtype == np.uint8 and (out == 180).all()
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        robustness.head_crop(x, -0.1)
+
+
 def test_resampling_keeps_a_flat_scan_and_noise_is_seeded_with_its_sigma():
     flat = np.full((1, 32, 32, 1), 77, np.uint8)
     assert np.array_equal(robustness.resample(flat, 3.0), flat)
@@ -200,7 +203,7 @@ class RecognisesCleanScans:
 
 
 def test_robustness_rows_score_every_pipeline_and_strength():
-    x, y = scans(n=8), np.array([0, 1, 2, 3, 0, 1, 3, 3])
+    x, y = scans(n=8, border=4), np.array([0, 1, 2, 3, 0, 1, 3, 3])
     rows = evaluate.robustness_rows(RecognisesCleanScans(x, y), x, y, CLASSES)
     assert rows[0] == {"pipeline": "none", "parameter": "", "strength": 0.0, "n": 8, "accuracy": 1.0,
                        "binary_accuracy": 1.0, "drop": 0.0}
@@ -216,6 +219,36 @@ def test_robustness_rows_score_every_pipeline_and_strength():
 
 
 # --- calibration ------------------------------------------------------------------------------------
+
+class LooksLeft:
+    """A stand-in model: 'glioma' when the left half is brighter, 'notumor' otherwise."""
+
+    def predict(self, x, batch_size=None, verbose=0):
+        half = x.shape[2] // 2
+        left = x[:, :, :half].mean(axis=(1, 2, 3)) > x[:, :, half:].mean(axis=(1, 2, 3))
+        return np.eye(4, dtype=np.float32)[np.where(left, 0, 2)]
+
+
+def test_the_test_time_flip_averages_a_scan_with_its_mirror():
+    x = np.zeros((2, 8, 8, 1), np.uint8)
+    x[0, :, :4], x[1, :, 4:] = 200, 200
+    np.testing.assert_array_equal(evaluate.predict_proba(LooksLeft(), x).argmax(1), [0, 2])
+    np.testing.assert_allclose(evaluate.predict_proba(LooksLeft(), x, flip=True), [[0.5, 0, 0.5, 0]] * 2)
+    rows = evaluate.robustness_rows(LooksLeft(), x, np.array([0, 2]), CLASSES, flip=True,
+                                    pipelines={"gamma": robustness.Pipeline(robustness.gamma, "gamma", (2.0,))})
+    assert rows[0]["accuracy"] == 0.5  # ties go to the first class: the mirror changed a prediction
+
+
+def test_the_test_time_flip_is_chosen_only_when_more_accurate_on_validation(tmp_path):
+    y = np.array([0, 1, 2])
+    right, wrong = np.eye(4)[[0, 1, 2]], np.eye(4)[[0, 1, 3]]
+    assert evaluate.choose_test_time_flip(y, wrong, right) == {
+        "test_time_flip": True, "validation_accuracy_single": pytest.approx(2 / 3), "validation_accuracy_flip": 1.0}
+    assert evaluate.choose_test_time_flip(y, right, right)["test_time_flip"] is False  # a tie keeps the single view
+    assert evaluate.run_test_time_flip(tmp_path) is False
+    evaluate.write_calibration(tmp_path, evaluate.choose_test_time_flip(y, wrong, right))
+    assert evaluate.run_test_time_flip(tmp_path) is True
+
 
 def test_expected_calibration_error_by_hand():
     proba = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.4, 0.6]])

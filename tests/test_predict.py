@@ -88,6 +88,26 @@ def test_json_probabilities_are_the_models_rescaled_by_the_runs_temperature(run_
         assert after["predicted"] == before["predicted"] and sum(after["probabilities"].values()) == pytest.approx(1)
 
 
+def test_a_run_that_chose_the_test_time_flip_scores_each_scan_with_its_mirror(run_dir, scans, capsys, tmp_path):
+    import shutil
+
+    from brainmri.models.loading import load_classifier
+
+    folder, _ = scans
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    evaluate.write_calibration(copy, {"test_time_flip": True})
+    code, out = run_predict(capsys, "--model", copy / "model.keras", folder / "b.jpg", "--json")
+    report = json.loads(out.out)
+    assert code == 0 and report["test_time_flip"] is True
+    model = load_classifier(copy / "model.keras")
+    x = predict.read_scans([folder / "b.jpg"], 32, "grayscale").x.astype(np.float32)
+    expected = (model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)) / 2
+    assert np.allclose(list(report["predictions"][0]["probabilities"].values()), expected[0], atol=1e-5)
+    code, out = run_predict(capsys, "--model", copy / "model.keras", folder / "b.jpg")
+    assert out.out.splitlines()[0].endswith("each scored with its mirror (test-time flip)")
+
+
 def test_an_unreadable_file_is_reported_and_the_others_go_through(run_dir, scans, capsys):
     folder, broken = scans
     code, out = run_predict(capsys, "--model", run_dir / "model.keras", folder / "a.png", broken, folder / "b.jpg")

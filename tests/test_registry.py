@@ -8,7 +8,7 @@ import pytest
 from brainmri import config, train
 from brainmri.train import loop, registry
 
-COMMITTED = config.project_root() / "models" / "residual_cnn_128"
+COMMITTED = config.project_root() / "models" / "residual_cnn_128_robust"  # the default recipe's run
 
 
 def _committed_config() -> dict:
@@ -20,6 +20,7 @@ def test_the_committed_classifier_keeps_its_key_and_is_found_in_models():
     assert registry.run_key(record["recipe"], record["data_fingerprint"]) == record["run_key"]
     assert record["recipe"]["version"] == train.RECIPE_VERSION
     assert registry.find_run(record["run_key"]) == COMMITTED  # runs/ (a temporary folder here) has none
+    assert train.default_recipe(config.get_profile("default")).to_dict() == record["recipe"]  # notebooks load it
 
 
 def test_a_time_budget_is_part_of_the_key():

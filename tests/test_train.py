@@ -36,6 +36,41 @@ def test_recipe_rejects_unknown_task_and_bad_sizes():
         train.Recipe(task="segmentation")
     with pytest.raises(ValueError, match="epochs"):
         train.Recipe(epochs=0)
+    with pytest.raises(ValueError, match="head_crop in"):
+        train.Recipe(head_crop=2.0)
+    with pytest.raises(ValueError, match="ema_momentum"):
+        train.Recipe(ema_momentum=1.0)
+
+
+def test_default_recipe_adds_the_robustness_augmentation_the_bare_recipe_leaves_off():
+    recipe = train.default_recipe(config.get_profile("default"))
+    assert {name: getattr(recipe, name) for name in train.DEFAULT_ROBUSTNESS} == train.DEFAULT_ROBUSTNESS
+    bare = train.Recipe()
+    assert (bare.head_crop, bare.resample, bare.noise_sigma, bare.ema_momentum) == (0.0, 1.0, 0.0, None)
+
+
+def test_ema_momentum_averages_at_most_the_last_tenth_of_training():
+    assert train.ema_momentum(0.999, 100_000) == 0.999
+    assert train.ema_momentum(0.999, 1_000) == pytest.approx(0.99)  # 100 steps, not 1,000
+    assert train.ema_momentum(0.999, 8) is None  # too short to average
+    assert train.ema_momentum(None, 100_000) is None
+
+
+def test_random_resample_blurs_the_chosen_share_and_keeps_the_rest():
+    keras.utils.set_random_seed(0)
+    images = tf.constant(np.tile([0.0, 255.0], 8 * 16 * 8).reshape(8, 16, 16, 1), tf.float32)  # stripes
+    np.testing.assert_array_equal(train.random_resample(images, 4.0, share=0.0).numpy(), images.numpy())
+    blurred = train.random_resample(images, 4.0, share=1.0).numpy()
+    assert blurred.std() < images.numpy().std() and abs(blurred.mean() - 127.5) < 2  # same mean, less detail
+
+
+def test_random_noise_stays_in_range_and_is_bounded_by_its_sigma():
+    images = tf.fill([64, 16, 16, 1], 128.0)
+    noisy = train.random_noise(images, 10.0).numpy()
+    assert noisy.min() >= 0 and noisy.max() <= 255
+    per_scan = noisy.reshape(64, -1).std(axis=1)
+    assert per_scan.max() < 11 and per_scan.std() > 1  # sigma drawn per scan from [0, 10]
+    np.testing.assert_array_equal(train.random_noise(images, 0.0).numpy(), images.numpy())
 
 
 def test_class_weights_balance_the_loss():

@@ -55,7 +55,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "default": Profile(
         name="default", image_size=128, color="grayscale", max_per_class=None, batch_size=32,
-        epochs=70, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
+        epochs=90, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
         sweep_trials=6, transfer_image_size=128, transfer_epochs=3, transfer_max_per_class=300, vae_image_size=128,
         vae_latent_dim=512, vae_latent_channels=2, vae_filters=(16, 32, 64), vae_epochs=20, vae_time_budget_min=15.0,
         ascent_steps=100, explain_samples=64,

@@ -7,7 +7,8 @@ that cannot be read is reported with its reason and the others still go through;
 exits with status 1.
 
 The run's temperature (``calibration.json``, see :mod:`brainmri.evaluate.calibration`) rescales
-the probabilities; without one they are the model's own and the output says "uncalibrated".
+the probabilities; without one they are the model's own and the output says "uncalibrated". Where
+the run chose the test-time flip there (on validation), each scan is scored with its mirror.
 The explainer is the method and layer recorded with the run (the ``explainer`` entry of its
 ``calibration.json``, written by notebook 03 from notebook 05's ranking), else the winner of the
 last faithfulness ranking (``results/05_faithfulness.json``), else Grad-CAM at the last block.
@@ -29,7 +30,8 @@ import numpy as np
 from brainmri import results
 from brainmri.data.images import IMAGE_SUFFIXES, BadImageError, decode_file
 from brainmri.evaluate import (
-    apply_temperature, calibration_status, predict_proba, read_calibration, run_temperature, write_calibration,
+    apply_temperature, calibration_status, predict_proba, read_calibration, run_temperature, run_test_time_flip,
+    write_calibration,
 )
 
 FALLBACK_EXPLAINER = {"method": "Grad-CAM", "layer": None, "source": "default (no faithfulness ranking found)"}
@@ -78,9 +80,13 @@ def prediction_rows(paths: list[str], proba: np.ndarray, class_names: list[str])
             for path, p in zip(paths, proba)]
 
 
-def predict_scans(model, x: np.ndarray, temperature: float | None, *, batch_size: int = 64) -> np.ndarray:
-    """(N, K) calibrated class probabilities (the model's own with ``temperature`` None)."""
-    return apply_temperature(predict_proba(model, x, batch_size), temperature) if len(x) else np.zeros((0, 0))
+def predict_scans(model, x: np.ndarray, temperature: float | None, *, flip: bool = False,
+                  batch_size: int = 64) -> np.ndarray:
+    """(N, K) calibrated class probabilities (the model's own with ``temperature`` None; ``flip``: the
+    test-time flip, see :func:`brainmri.evaluate.predict_proba`)."""
+    if not len(x):
+        return np.zeros((0, 0))
+    return apply_temperature(predict_proba(model, x, batch_size, flip=flip), temperature)
 
 
 def explainer_choice(run_dir: str | Path) -> dict[str, Any]:
@@ -162,16 +168,17 @@ def predict_command(args: argparse.Namespace) -> int:
     if Path(args.model).name != MODEL_FILE:
         raise ValueError(f"--model {args.model}: expected the {MODEL_FILE} of a run directory written by `train`")
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the JSON only
-        temperature = run_temperature(run_dir)
+        temperature, flip = run_temperature(run_dir), run_test_time_flip(run_dir)
         run = load_run(run_dir)
         scans = read_scans(scan_files(args.paths), run.config["image_size"], run.config["color"])
-        proba = predict_scans(run.model, scans.x, temperature)
+        proba = predict_scans(run.model, scans.x, temperature, flip=flip)
         rows = prediction_rows(scans.paths, proba, run.class_names)
         status = calibration_status(temperature)
         choice = explainer_choice(run_dir) if args.explain else None
         if args.explain and rows:
             write_explanations(run.model, scans, rows, run.class_names, args.explain, choice, status)
-    report = {"model": str(args.model), "calibration": status, "temperature": temperature, "explainer": choice,
+    report = {"model": str(args.model), "calibration": status, "temperature": temperature,
+              "test_time_flip": flip, "explainer": choice,
               "predictions": rows, "failed": scans.failed}
     if args.json:
         print(json.dumps(report))
@@ -182,7 +189,8 @@ def predict_command(args: argparse.Namespace) -> int:
 
 def print_predictions(report: dict[str, Any]) -> None:
     """The text output of :func:`predict_command`: one line per scan, then the failures."""
-    print(f"{len(report['predictions'])} scans, {report['calibration']}")
+    print(f"{len(report['predictions'])} scans, {report['calibration']}"
+          + (", each scored with its mirror (test-time flip)" if report["test_time_flip"] else ""))
     if report["explainer"]:
         print(f"explanations: {report['explainer']['method']} @ {report['explainer']['layer'] or 'last block'} "
               f"(from {report['explainer']['source']})")

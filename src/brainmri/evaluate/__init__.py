@@ -3,7 +3,8 @@
 - :mod:`~brainmri.evaluate.metrics`: accuracy, macro F1, per-class report, confusion matrix,
   tumour-vs-none view, ROC-AUC, from any model's probabilities.
 - :mod:`~brainmri.evaluate.robustness`: CLAHE, histogram equalisation, gamma, window/level, bias
-  field, JPEG, down/re-sampling and noise at several strengths, and a model's accuracy under each.
+  field, JPEG, down/re-sampling, noise and a crop to the head at several strengths, and a model's
+  accuracy under each.
 - :mod:`~brainmri.evaluate.calibration`: expected calibration error, reliability bins, a temperature
   fitted on validation and stored with the run (``calibration.json``).
 - :mod:`~brainmri.evaluate.headline`: accuracy on the Testing split, with and without the scans
@@ -12,9 +13,9 @@
 """
 
 from brainmri.evaluate.calibration import (
-    CALIBRATION, UNCALIBRATED, apply_temperature, calibration_record, calibration_status, expected_calibration_error,
-    fit_temperature, log_probabilities, negative_log_likelihood, read_calibration, reliability_bins, run_temperature,
-    write_calibration,
+    CALIBRATION, UNCALIBRATED, apply_temperature, calibration_record, calibration_status, choose_test_time_flip,
+    expected_calibration_error, fit_temperature, log_probabilities, negative_log_likelihood, read_calibration,
+    reliability_bins, run_temperature, run_test_time_flip, write_calibration,
 )
 from brainmri.evaluate.command import calibration_summary, check_model_matches_config, evaluate_command, run_config
 from brainmri.evaluate.headline import (
@@ -24,12 +25,12 @@ from brainmri.evaluate.metrics import (
     as_class_probabilities, classification_metrics, classification_report_text, evaluate_model, predict_proba,
     roc_curve_points, tumour_labels, tumour_probability,
 )
-from brainmri.evaluate.robustness import PIPELINES, Pipeline, brighter_higher_contrast, robustness_rows, worst_rows
+from brainmri.evaluate.robustness import PIPELINES, Pipeline, robustness_rows, worst_rows
 
 __all__ = [
     "CALIBRATION", "PIPELINES", "Pipeline", "UNCALIBRATED", "apply_temperature", "as_class_probabilities",
-    "brighter_higher_contrast",
     "calibration_record", "calibration_status", "calibration_summary", "check_model_matches_config",
+    "choose_test_time_flip", "run_test_time_flip",
     "classification_metrics", "classification_report_text", "evaluate_command", "evaluate_model",
     "expected_calibration_error", "fit_temperature", "headline_rows", "headline_scores", "log_probabilities",
     "negative_log_likelihood", "read_calibration", "reliability_bins", "robustness_rows", "roc_curve_points",

@@ -124,6 +124,21 @@ def run_temperature(run_dir: str | Path) -> float | None:
     return None if record is None or record.get("temperature") is None else float(record["temperature"])
 
 
+def choose_test_time_flip(y_val: np.ndarray, proba_val: np.ndarray, proba_val_flip: np.ndarray) -> dict[str, Any]:
+    """Whether the run predicts with the test-time flip, chosen on validation: kept only when it is more
+    accurate there than the scan alone. The record goes into ``calibration.json`` with the temperature
+    (which is then fitted on the chosen probabilities)."""
+    single = float(np.mean(np.argmax(as_class_probabilities(proba_val), axis=1) == y_val))
+    flipped = float(np.mean(np.argmax(as_class_probabilities(proba_val_flip), axis=1) == y_val))
+    return {"test_time_flip": flipped > single, "validation_accuracy_single": single,
+            "validation_accuracy_flip": flipped}
+
+
+def run_test_time_flip(run_dir: str | Path) -> bool:
+    """Whether the run's ``calibration.json`` chose the test-time flip (no file or no choice: False)."""
+    return bool((read_calibration(run_dir) or {}).get("test_time_flip", False))
+
+
 def calibration_status(temperature: float | None) -> str:
     """One phrase for reports: the temperature used, or that there is none."""
     return UNCALIBRATED if temperature is None else f"calibrated (temperature {temperature:.3f})"

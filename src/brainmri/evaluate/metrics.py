@@ -25,9 +25,16 @@ def as_class_probabilities(proba: np.ndarray) -> np.ndarray:
     return np.concatenate([1.0 - proba, proba], axis=1) if proba.shape[1] == 1 else proba
 
 
-def predict_proba(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """The model's (N, K) class probabilities for raw uint8 or float pixels."""
-    proba = model.predict(np.asarray(x, dtype=np.float32), batch_size=batch_size, verbose=0)
+def predict_proba(model, x: np.ndarray, batch_size: int = 64, *, flip: bool = False) -> np.ndarray:
+    """The model's (N, K) class probabilities for raw uint8 or float pixels.
+
+    With ``flip`` (test-time flip), the mean of the probabilities for each scan and its left-right
+    mirror: training mirrors scans at random, so both views are ones the model knows.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    proba = model.predict(x, batch_size=batch_size, verbose=0)
+    if flip:
+        proba = (proba + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2.0
     return as_class_probabilities(proba)
 
 
@@ -86,6 +93,7 @@ def roc_curve_points(y_true: np.ndarray, proba: np.ndarray, class_names: list[st
     return fpr, tpr
 
 
-def evaluate_model(model, x: np.ndarray, y: np.ndarray, class_names: list[str], *, batch_size: int = 64) -> dict[str, Any]:
-    """:func:`classification_metrics` of ``model`` on images ``x`` with labels ``y``."""
-    return classification_metrics(y, predict_proba(model, x, batch_size), class_names)
+def evaluate_model(model, x: np.ndarray, y: np.ndarray, class_names: list[str], *, batch_size: int = 64,
+                   flip: bool = False) -> dict[str, Any]:
+    """:func:`classification_metrics` of ``model`` on images ``x`` with labels ``y`` (``flip``: see :func:`predict_proba`)."""
+    return classification_metrics(y, predict_proba(model, x, batch_size, flip=flip), class_names)

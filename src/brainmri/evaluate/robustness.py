@@ -1,4 +1,4 @@
-"""The robustness suite: scans passed through the intensity pipelines they meet before reaching a model.
+"""The robustness suite: scans passed through the pipelines they meet before reaching a model.
 
 Every pipeline is a pure function ``f(x, strength, seed) -> x'`` on uint8 scans ``(N, S, S, C)``
 that keeps dtype and shape. Where a strength means "no change" (clip limit 0, gamma 1, factor 1,
@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from brainmri.config import SEED
+from brainmri.data.pipeline import crop_to_boxes, head_boxes
 from brainmri.evaluate.metrics import classification_metrics, predict_proba
 
 
@@ -158,18 +159,14 @@ def gaussian_noise(x: np.ndarray, sigma: float, seed: int = SEED) -> np.ndarray:
     return np.clip(np.rint(x + noise), 0, 255).astype(np.uint8)
 
 
-def brighter_higher_contrast(x: np.ndarray, *, gamma: float = 0.8, contrast: float = 1.3,
-                             brightness: float = 20.0) -> np.ndarray:
-    """A brighter, higher-contrast copy of uint8 scans (the training benchmark's single-copy check).
-
-    Gamma below one lifts the mid-tones; then contrast is stretched about each image's mean and a
-    brightness offset (grey levels) is added; values saturate at 0 and 255.
-    """
-    scaled = np.asarray(x, dtype=np.float32) / 255.0
-    lifted = 255.0 * np.power(scaled, gamma)
-    mean = lifted.mean(axis=tuple(range(1, lifted.ndim)), keepdims=True)
-    out = (lifted - mean) * contrast + mean + brightness
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+def head_crop(x: np.ndarray, margin: float, seed: int = SEED) -> np.ndarray:
+    """Cropped to the head's bounding box widened by ``margin`` (a fraction of the side) and resized back
+    to a square, as copies of this dataset re-processed for other projects are framed."""
+    x = _check(x)
+    if margin < 0:
+        raise ValueError(f"head crop margin must be >= 0, got {margin}")
+    cropped = crop_to_boxes(x, head_boxes(x, margin)).numpy()
+    return np.clip(np.rint(cropped), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -190,21 +187,22 @@ PIPELINES: dict[str, Pipeline] = {
     "JPEG": Pipeline(jpeg, "quality", (75.0, 40.0, 15.0)),
     "down/re-sampling": Pipeline(resample, "factor", (1.5, 2.0, 3.0)),
     "Gaussian noise": Pipeline(gaussian_noise, "sigma", (4.0, 8.0, 16.0)),
+    "head crop": Pipeline(head_crop, "margin", (0.1, 0.05, 0.0)),
 }
 
 
 def robustness_rows(model, x: np.ndarray, y: np.ndarray, class_names: list[str], *,
                     pipelines: dict[str, Pipeline] | None = None, seed: int = SEED,
-                    batch_size: int = 64) -> list[dict[str, Any]]:
+                    batch_size: int = 64, flip: bool = False) -> list[dict[str, Any]]:
     """Accuracy and tumour-vs-none accuracy of ``model`` on ``x`` through every pipeline and strength.
 
     The first row is the clean scans (pipeline ``none``); then one row per (pipeline, strength)
     with ``pipeline``, ``strength`` (its meaning in ``parameter``), ``n``, ``accuracy``,
     ``binary_accuracy`` (None for class names without ``notumor``) and ``drop``, clean minus this
-    accuracy.
+    accuracy. ``flip``: score with the test-time flip (:func:`~brainmri.evaluate.metrics.predict_proba`).
     """
     def score(images):
-        m = classification_metrics(y, predict_proba(model, images, batch_size), class_names)
+        m = classification_metrics(y, predict_proba(model, images, batch_size, flip=flip), class_names)
         return m["accuracy"], m.get("binary_accuracy")
 
     clean, clean_binary = score(x)

@@ -5,10 +5,13 @@ epochs, optimiser and regularisation. The CLI and :func:`brainmri.train.load_or_
 build it the same way (:func:`default_recipe`), so a long run made with the CLI is the model the
 notebooks later find in the run registry.
 
-Robustness comes from three places: the model standardises each scan by its own mean and standard
-deviation (inside the model), training sees the data layer's augmentation (flips, small rotations,
-zooms and shifts, brightness and contrast jitter clipped to [0, 255]: a brighter, higher-contrast
-scan saturates, which standardisation alone cannot undo) plus a random gamma curve.
+Robustness comes from the model, which standardises each scan by its own mean and standard
+deviation, and from training augmentation: the data layer's (flips, small rotations, zooms and
+shifts, brightness and contrast jitter clipped to [0, 255]: a brighter, higher-contrast scan
+saturates, which standardisation alone cannot undo), a random gamma curve and, in the default
+recipe (:data:`DEFAULT_ROBUSTNESS`), crops to the head, down- and re-sampling and additive noise:
+the framing, resolution and noise of copies re-processed by other pipelines. The default recipe
+also averages the weights (an exponential moving average) over the last part of training.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from brainmri.models import DEFAULT_ARCH, build_model
 DEFAULT_ARCH_KWARGS: dict[str, dict[str, Any]] = {
     "residual_cnn": {"width": 24, "depth": 1, "se_ratio": 0.25, "dropout": 0.3},
 }
+# Augmentation and weight averaging of the default recipe (the Recipe's own defaults leave them off).
+DEFAULT_ROBUSTNESS: dict[str, Any] = {"head_crop": 0.5, "resample": 3.0, "noise_sigma": 10.0, "ema_momentum": 0.999}
 GAMMA_LOG_RANGE = 0.4  # random gamma in [0.67, 1.49] on top of the data layer's augmentation
 # The classifier's code version, part of every run key: bump it when a change to the training code
 # changes what a recipe produces, so that runs trained before the change are no longer reused.
@@ -53,6 +58,10 @@ class Recipe:
     label_smoothing: float = 0.1
     class_weights: bool = True
     augment: bool = True
+    head_crop: float = 0.0  # share of training scans cropped to their head (brainmri.data.pipeline.random_head_crop)
+    resample: float = 1.0  # a third of training scans down- and re-sampled by a factor drawn from [1, resample]
+    noise_sigma: float = 0.0  # additive Gaussian noise, sigma drawn per training scan from [0, noise_sigma]
+    ema_momentum: float | None = None  # final weights: their moving average (at most over the last tenth of steps)
     patience: int | None = None  # early stopping on validation loss (None: run every epoch)
     recalibrate_bn: bool = True  # BatchNorm statistics re-estimated on clean training scans after training
     seed: int = config.SEED
@@ -63,6 +72,11 @@ class Recipe:
             raise ValueError(f"task must be 'multiclass' or 'binary', got {self.task!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.image_size < 8:
             raise ValueError(f"epochs and batch_size must be positive and image_size >= 8, got {self}")
+        if not 0 <= self.head_crop <= 1 or self.resample < 1 or self.noise_sigma < 0:
+            raise ValueError(f"need head_crop in [0, 1], resample >= 1 and noise_sigma >= 0, got {self.head_crop}, "
+                             f"{self.resample}, {self.noise_sigma}")
+        if self.ema_momentum is not None and not 0 < self.ema_momentum < 1:
+            raise ValueError(f"ema_momentum must lie in (0, 1) or be None, got {self.ema_momentum}")
 
     @property
     def channels(self) -> int:
@@ -83,7 +97,7 @@ def default_recipe(profile: config.Profile | None = None, *, task: str = "multic
     fields = dict(
         task=task, arch=arch, arch_kwargs=dict(DEFAULT_ARCH_KWARGS.get(arch, {})),
         image_size=profile.image_size, color=profile.color, batch_size=profile.batch_size,
-        epochs=profile.epochs, seed=config.SEED,
+        epochs=profile.epochs, seed=config.SEED, **DEFAULT_ROBUSTNESS,
     )
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return Recipe(**fields)
@@ -114,7 +128,9 @@ def compile_classifier(model, recipe: Recipe, steps_per_epoch: int) -> None:
         decay_steps=total - warmup, alpha=0.01,
         warmup_target=recipe.learning_rate if warmup else None, warmup_steps=warmup,
     )
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
+    momentum = ema_momentum(recipe.ema_momentum, total)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay, use_ema=momentum is not None,
+                                       ema_momentum=momentum or 0.99)
     if recipe.task == "binary":
         loss = keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing)
         metrics = [keras.metrics.BinaryAccuracy(name="accuracy"),
@@ -124,6 +140,18 @@ def compile_classifier(model, recipe: Recipe, steps_per_epoch: int) -> None:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"), keras.metrics.F1Score(average="macro", name="f1")]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+
+def ema_momentum(momentum: float | None, total_steps: int) -> float | None:
+    """The moving average's momentum, capped so that it averages at most the last tenth of training.
+
+    An average over ``1 / (1 - momentum)`` steps: 0.999 averages about 1,000 steps, which in a short
+    run would reach back to the untrained start. ``None`` when averaging is off or the run too short.
+    """
+    if momentum is None:
+        return None
+    capped = min(momentum, 1.0 - 10.0 / total_steps)
+    return capped if capped > 0 else None
 
 
 def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -146,13 +174,42 @@ def random_gamma(images, max_log_gamma: float = GAMMA_LOG_RANGE):
     return 255.0 * tf.pow(tf.clip_by_value(images / 255.0, 0.0, 1.0), gamma)
 
 
+def random_resample(images, max_factor: float, share: float = 1 / 3):
+    """A random ``share`` of the scans down-sampled (area) by one factor from ``[1, max_factor]`` and resized back.
+
+    The blur of a low-resolution acquisition or a thumbnail scaled up; one factor per batch keeps it
+    a single resize.
+    """
+    size = tf.shape(images)[1:3]
+    factor = tf.random.uniform([], 1.0, max_factor)
+    small = tf.maximum(1, tf.cast(tf.math.round(tf.cast(size, tf.float32) / factor), tf.int32))
+    blurred = tf.image.resize(tf.image.resize(images, small, method="area"), size, method="bilinear")
+    chosen = tf.random.uniform([tf.shape(images)[0], 1, 1, 1]) < share
+    return tf.where(chosen, blurred, images)
+
+
+def random_noise(images, max_sigma: float):
+    """Additive Gaussian noise, its sigma drawn per scan from ``[0, max_sigma]`` grey levels, clipped to [0, 255]."""
+    sigma = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], 0.0, max_sigma)
+    return tf.clip_by_value(images + sigma * tf.random.normal(tf.shape(images)), 0.0, 255.0)
+
+
 def training_dataset(x: np.ndarray, y: np.ndarray, *, num_classes: int, batch_size: int, augment: bool,
-                     seed: int = config.SEED) -> tf.data.Dataset:
-    """Shuffled batches; with ``augment``, the data layer's augmentation followed by :func:`random_gamma`."""
+                     seed: int = config.SEED, head_crop: float = 0.0, resample: float = 1.0,
+                     noise_sigma: float = 0.0) -> tf.data.Dataset:
+    """Shuffled batches; with ``augment``, the data layer's augmentation (with ``head_crop``) followed by
+    :func:`random_gamma`, :func:`random_resample` (when ``resample`` > 1) and :func:`random_noise`
+    (when ``noise_sigma`` > 0), in the order a scan meets them."""
     ds = make_tf_dataset(x, y, batch_size=batch_size, training=True, num_classes=num_classes, seed=seed,
-                         augment=augment)
+                         augment=augment, head_crop=head_crop)
     if augment:
         ds = ds.map(lambda images, labels: (random_gamma(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment and resample > 1:
+        ds = ds.map(lambda images, labels: (random_resample(images, resample), labels),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    if augment and noise_sigma > 0:
+        ds = ds.map(lambda images, labels: (random_noise(images, noise_sigma), labels),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
