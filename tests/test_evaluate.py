@@ -245,9 +245,9 @@ def test_the_test_time_flip_is_chosen_only_when_more_accurate_on_validation(tmp_
     assert evaluate.choose_test_time_flip(y, wrong, right) == {
         "test_time_flip": True, "validation_accuracy_single": pytest.approx(2 / 3), "validation_accuracy_flip": 1.0}
     assert evaluate.choose_test_time_flip(y, right, right)["test_time_flip"] is False  # a tie keeps the single view
-    assert evaluate.run_test_time_flip(tmp_path) is False
+    assert evaluate.run_calibration(tmp_path).test_time_flip is False
     evaluate.write_calibration(tmp_path, evaluate.choose_test_time_flip(y, wrong, right))
-    assert evaluate.run_test_time_flip(tmp_path) is True
+    assert evaluate.run_calibration(tmp_path) == evaluate.RunCalibration(temperature=None, test_time_flip=True)
 
 
 def test_expected_calibration_error_by_hand():
@@ -292,12 +292,12 @@ def test_fitted_temperature_recovers_an_overconfident_model():
 
 
 def test_calibration_json_round_trip_keeps_other_entries(tmp_path):
-    assert evaluate.run_temperature(tmp_path) is None
+    assert evaluate.run_calibration(tmp_path) == evaluate.RunCalibration(None, False)
     assert evaluate.calibration_status(None) == "uncalibrated (no calibration.json)"
     evaluate.write_calibration(tmp_path, {"explainer": {"method": "Grad-CAM", "layer": None}})
     evaluate.write_calibration(tmp_path, {"temperature": 1.7, "ece_before": 0.1})
     record = json.loads((tmp_path / "calibration.json").read_text())
-    assert record["explainer"]["method"] == "Grad-CAM" and evaluate.run_temperature(tmp_path) == 1.7
+    assert record["explainer"]["method"] == "Grad-CAM" and evaluate.run_calibration(tmp_path).temperature == 1.7
     assert [p.name for p in tmp_path.iterdir()] == ["calibration.json"]  # no temporary file left behind
     assert evaluate.calibration_status(1.7) == "calibrated (temperature 1.700)"
     with pytest.raises(FileNotFoundError, match="does not exist"):
@@ -352,3 +352,8 @@ def test_no_testing_split_means_no_headline_and_validation_stands_in():
     report = types.SimpleNamespace(root="/r", files=[], exact_duplicates=[], near_duplicates=[], path=lambda i: "")
     with pytest.raises(ValueError, match="not in the scan of /r"):
         evaluate.training_duplicate_flags(report, ["/r/Testing/x.png"])
+
+
+def test_accuracy_takes_the_most_probable_class_and_reads_a_sigmoid_column():
+    assert evaluate.accuracy(np.array([0, 1, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])) == pytest.approx(2 / 3)
+    assert evaluate.accuracy(np.array([0, 1]), np.array([[0.3], [0.7]])) == 1.0

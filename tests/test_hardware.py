@@ -75,3 +75,22 @@ def test_model_scope_sets_the_policy_for_the_model_and_restores_the_previous_one
     with pytest.raises(RuntimeError), hardware.model_scope("mixed_bfloat16"):
         raise RuntimeError("a failed build")
     assert keras.mixed_precision.global_policy().name == before
+
+
+def test_xla_switch_reaches_compiled_and_loaded_models_and_rejects_unknown_values(monkeypatch, tmp_path):
+    from brainmri.models.loading import load_classifier
+    from brainmri.models.unet import build_unet, compile_unet
+
+    monkeypatch.delenv(hardware.XLA_ENV, raising=False)
+    assert hardware.jit_compile() == "auto"
+    unet = compile_unet(build_unet((16, 16, 1), base_filters=4, depth=1))
+    assert unet.jit_compile is False  # Keras's "auto" on a CPU-only machine
+    unet.save(tmp_path / "unet.keras")
+    monkeypatch.setenv(hardware.XLA_ENV, "on")
+    assert compile_unet(build_unet((16, 16, 1), base_filters=4, depth=1)).jit_compile is True
+    assert load_classifier(tmp_path / "unet.keras").jit_compile is True  # saved under "auto", loaded under "on"
+    monkeypatch.setenv(hardware.XLA_ENV, "off")
+    assert hardware.jit_compile() is False
+    monkeypatch.setenv(hardware.XLA_ENV, "maybe")
+    with pytest.raises(ValueError, match="BRAINMRI_XLA='maybe' is not an XLA setting"):
+        hardware.jit_compile()

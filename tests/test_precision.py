@@ -185,17 +185,18 @@ def test_mixed_precision_heatmaps_match_a_float32_copy_of_the_same_weights(polic
 
 
 def test_models_fit_compiled_with_xla_in_mixed_float16(monkeypatch):
-    """What a single GPU runs: Keras compiles with XLA there by default (jit_compile="auto"); forced here."""
+    """What a single GPU runs: Keras compiles with XLA there by default (jit_compile="auto"); here
+    ``BRAINMRI_XLA=on`` asks for it."""
     monkeypatch.setenv("BRAINMRI_PRECISION", "mixed_float16")
+    monkeypatch.setenv(hardware.XLA_ENV, "on")
     data, recipe = tiny_data(), tiny_recipe()
     classifier = train.build_classifier(recipe, 4)
     train.compile_classifier(classifier, recipe, steps_per_epoch=2)
-    classifier.jit_compile = True
     images = data.x_train.astype(np.float32)
     with hardware.model_scope():
         vae = build_vae(SIZE, 4, filters=(8, 16))
         unet = compile_unet(build_unet((SIZE, SIZE, 1), base_filters=4, depth=2))
-    vae.jit_compile = unet.jit_compile = True
+    assert classifier.jit_compile and vae.jit_compile and unet.jit_compile
     fits = [classifier.fit(images, np.eye(4)[data.y_train], batch_size=8, epochs=1, verbose=0),
             vae.fit(images / 255.0, batch_size=8, epochs=1, verbose=0),
             unet.fit(images, (images > 100).astype(np.float32), batch_size=8, epochs=1, verbose=0)]

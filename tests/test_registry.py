@@ -31,6 +31,18 @@ def test_a_time_budget_is_part_of_the_key():
     assert registry.run_key(recipe, "data", 5) == registry.run_key(recipe, "data", 5.0)
 
 
+def test_vae_settings_given_as_integers_name_the_same_run():
+    from brainmri.train.vae import vae_settings
+
+    common = dict(filters=(16, 32), latent_dim=8, latent_channels=0, epochs=2, batch_size=4, reconstruction="gaussian",
+                  num_classes=0, seed=1)
+    as_ints = vae_settings(32, beta=1, kl_warmup_epochs=2, ssim_weight=1, **common)
+    as_floats = vae_settings(32, beta=1.0, kl_warmup_epochs=2.0, ssim_weight=1.0, **common)
+    assert registry.run_key(as_ints, "data") == registry.run_key(as_floats, "data")
+    assert registry.run_key(vae_settings(32, beta=1, kl_warmup_epochs=2, ssim_weight=3, **common), "data") \
+        != registry.run_key(as_ints, "data")
+
+
 def _run_copy(tmp_path, finished: bool):
     run_dir = tmp_path / "runs" / "classifier" / "copy"
     shutil.copytree(COMMITTED, run_dir)
@@ -48,6 +60,15 @@ def test_an_unfinished_run_is_skipped_and_refused(tmp_path, capsys):
         train.load_run(run_dir)
     registry.mark_finished(run_dir, "model.keras")
     assert registry.find_run(key, roots=[tmp_path / "runs"]) == run_dir
+
+
+def test_an_unreadable_config_is_skipped_with_a_line_naming_it(tmp_path, capsys):
+    run_dir = _run_copy(tmp_path, finished=True)
+    damaged = tmp_path / "runs" / "damaged" / "config.json"
+    damaged.parent.mkdir()
+    damaged.write_text("{not json")
+    assert registry.find_run(_committed_config()["run_key"], roots=[tmp_path / "runs"]) == run_dir
+    assert capsys.readouterr().out.startswith(f"skipping {damaged}: unreadable")
 
 
 def test_load_run_checks_the_model_against_its_config(tmp_path):

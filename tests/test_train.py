@@ -38,6 +38,8 @@ def test_recipe_rejects_unknown_task_and_bad_sizes():
         train.Recipe(epochs=0)
     with pytest.raises(ValueError, match="head_crop in"):
         train.Recipe(head_crop=2.0)
+    with pytest.raises(ValueError, match="bias_field >= 0"):
+        train.Recipe(bias_field=-0.1)
     with pytest.raises(ValueError, match="ema_momentum"):
         train.Recipe(ema_momentum=1.0)
 
@@ -46,7 +48,8 @@ def test_default_recipe_adds_the_robustness_augmentation_the_bare_recipe_leaves_
     recipe = train.default_recipe(config.get_profile("default"))
     assert {name: getattr(recipe, name) for name in train.DEFAULT_ROBUSTNESS} == train.DEFAULT_ROBUSTNESS
     bare = train.Recipe()
-    assert (bare.head_crop, bare.resample, bare.noise_sigma, bare.ema_momentum) == (0.0, 1.0, 0.0, None)
+    assert (bare.head_crop, bare.resample, bare.noise_sigma, bare.bias_field, bare.ema_momentum) == (0.0, 1.0, 0.0,
+                                                                                                     0.0, None)
 
 
 def test_ema_momentum_averages_at_most_the_last_tenth_of_training():
@@ -71,6 +74,18 @@ def test_random_noise_stays_in_range_and_is_bounded_by_its_sigma():
     per_scan = noisy.reshape(64, -1).std(axis=1)
     assert per_scan.max() < 11 and per_scan.std() > 1  # sigma drawn per scan from [0, 10]
     np.testing.assert_array_equal(train.random_noise(images, 0.0).numpy(), images.numpy())
+
+
+def test_random_bias_field_is_a_smooth_gain_bounded_by_its_amplitude():
+    keras.utils.set_random_seed(0)
+    images = tf.fill([32, 32, 32, 1], 100.0)
+    shaded = train.random_bias_field(images, 0.5).numpy()
+    gain = shaded / 100.0
+    assert gain.min() >= np.exp(-0.5) - 1e-4 and gain.max() <= np.exp(0.5) + 1e-4
+    assert np.abs(np.diff(gain, axis=1)).max() < 0.1  # smooth: neighbours differ by little
+    assert gain.reshape(32, -1).std(axis=1).max() > 0.05  # but the gain varies across each scan
+    np.testing.assert_allclose(train.random_bias_field(images, 0.0).numpy(), images.numpy())
+    assert train.random_bias_field(tf.fill([2, 8, 8, 1], 250.0), 2.0).numpy().max() <= 255.0
 
 
 def test_class_weights_balance_the_loss():

@@ -116,7 +116,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, default=None)
     p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument("--time-budget-min", type=positive_float, default=None)
-    p.add_argument("--seed", type=non_negative_int, default=None)
+    p.add_argument("--seed", type=non_negative_int, default=None,
+                   help="seed of the initial weights, the augmentation and the validation split (default 42)")
     p.add_argument("--out", type=output_dir, required=True,
                    help="run directory to write (the same command again resumes an interrupted run there)")
 

@@ -5,6 +5,10 @@ that models are built with; unset, it is the device's default: ``mixed_float16``
 ``mixed_bfloat16`` on a TPU, ``float32`` elsewhere. Setting it on a CPU runs a GPU's numerics here,
 which is how the tests exercise the Colab GPU path without a GPU.
 
+``BRAINMRI_XLA`` (``on`` | ``off``) decides whether Keras compiles the training and prediction steps
+with XLA (:func:`jit_compile`); unset, Keras chooses: XLA on a GPU, not on a CPU. Setting it on a CPU
+runs the compiled graphs a Colab GPU runs, which is how the tests exercise them here.
+
 Build every model inside :func:`model_scope`: it enters the strategy's scope and sets the policy for
 the layers created there, then restores the previous global policy, so a classifier built in mixed
 precision does not turn the next model (a VAE, say) into one. Saved models keep their layers'
@@ -24,6 +28,8 @@ import tensorflow as tf
 
 PRECISION_ENV = "BRAINMRI_PRECISION"
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+XLA_ENV = "BRAINMRI_XLA"
+XLA_SETTINGS = {"on": True, "off": False}
 
 
 def tpu_requested() -> bool:
@@ -105,3 +111,21 @@ def model_scope(policy: str | None = None, distribute: tf.distribute.Strategy | 
     distribute = distribute or strategy()
     with distribute.scope(), dtype_policy(policy or precision()):
         yield distribute
+
+
+def jit_compile() -> bool | str:
+    """``jit_compile`` for every ``Model.compile``: ``BRAINMRI_XLA`` as a bool, unset ``"auto"`` (Keras's choice)."""
+    value = os.environ.get(XLA_ENV, "").strip().lower()
+    if not value:
+        return "auto"
+    if value not in XLA_SETTINGS:
+        raise ValueError(f"{XLA_ENV}={value!r} is not an XLA setting; choose one of {list(XLA_SETTINGS)}")
+    return XLA_SETTINGS[value]
+
+
+def apply_jit_compile(model: keras.Model) -> keras.Model:
+    """A loaded model's steps follow ``BRAINMRI_XLA`` too (a saved model recompiles with Keras's ``"auto"``)."""
+    setting = jit_compile()
+    if setting != "auto":
+        model.jit_compile = setting
+    return model

@@ -30,7 +30,7 @@ import numpy as np
 from brainmri import results
 from brainmri.data.images import IMAGE_SUFFIXES, BadImageError, decode_file
 from brainmri.evaluate import (
-    apply_temperature, calibration_status, predict_proba, read_calibration, run_temperature, run_test_time_flip,
+    apply_temperature, calibration_status, predict_proba, read_calibration, run_calibration,
     write_calibration,
 )
 
@@ -168,7 +168,8 @@ def predict_command(args: argparse.Namespace) -> int:
     if Path(args.model).name != MODEL_FILE:
         raise ValueError(f"--model {args.model}: expected the {MODEL_FILE} of a run directory written by `train`")
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the JSON only
-        temperature, flip = run_temperature(run_dir), run_test_time_flip(run_dir)
+        calibration = run_calibration(run_dir)
+        temperature, flip = calibration.temperature, calibration.test_time_flip
         run = load_run(run_dir)
         scans = read_scans(scan_files(args.paths), run.config["image_size"], run.config["color"])
         proba = predict_scans(run.model, scans.x, temperature, flip=flip)

@@ -107,16 +107,22 @@ def augmentation(seed: int = SEED) -> keras.Sequential:
 HEAD_THRESHOLD = 0.1  # of each scan's brightest pixel: darker pixels are background
 
 
+def head_pixels(images):
+    """``(N, S, S)`` booleans: the pixels brighter than :data:`HEAD_THRESHOLD` of their scan's brightest
+    (channels averaged), roughly the head; the background of a slice is black."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    grey = tf.reduce_mean(images, axis=-1)
+    return grey > HEAD_THRESHOLD * tf.reduce_max(grey, axis=[1, 2], keepdims=True)
+
+
 def head_boxes(images, margin=0.0):
     """Each scan's head bounding box, widened by ``margin`` (a fraction of the side, per scan or one for all).
 
     Returns ``(N, 4)`` boxes ``[y1, x1, y2, x2]`` in ``[0, 1]`` for ``tf.image.crop_and_resize``. The
-    head is every pixel above :data:`HEAD_THRESHOLD` of the scan's brightest; a blank scan keeps the
-    whole image.
+    head is :func:`head_pixels`; a blank scan keeps the whole image.
     """
     images = tf.convert_to_tensor(images, tf.float32)
-    grey = tf.reduce_mean(images, axis=-1)
-    mask = grey > HEAD_THRESHOLD * tf.reduce_max(grey, axis=[1, 2], keepdims=True)
+    mask = head_pixels(images)
     margin = tf.broadcast_to(tf.cast(margin, tf.float32), tf.shape(images)[:1])
 
     def extent(occupied, length):

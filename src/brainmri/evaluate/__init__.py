@@ -13,27 +13,28 @@
 """
 
 from brainmri.evaluate.calibration import (
-    CALIBRATION, UNCALIBRATED, apply_temperature, calibration_record, calibration_status, choose_test_time_flip,
+    CALIBRATION, UNCALIBRATED, RunCalibration, apply_temperature, calibration_record, calibration_status, choose_test_time_flip,
     expected_calibration_error, fit_temperature, log_probabilities, negative_log_likelihood, read_calibration,
-    reliability_bins, run_temperature, run_test_time_flip, write_calibration,
+    reliability_bins, run_calibration, write_calibration,
 )
 from brainmri.evaluate.command import calibration_summary, check_model_matches_config, evaluate_command, run_config
 from brainmri.evaluate.headline import (
     headline_rows, headline_scores, testing_headline, training_duplicate_flags, validation_headline,
 )
 from brainmri.evaluate.metrics import (
-    as_class_probabilities, classification_metrics, classification_report_text, evaluate_model, predict_proba,
+    accuracy, as_class_probabilities, classification_metrics, classification_report_text, evaluate_model, predict_proba,
     roc_curve_points, tumour_labels, tumour_probability,
 )
 from brainmri.evaluate.robustness import PIPELINES, Pipeline, robustness_rows, worst_rows
 
 __all__ = [
-    "CALIBRATION", "PIPELINES", "Pipeline", "UNCALIBRATED", "apply_temperature", "as_class_probabilities",
+    "CALIBRATION", "PIPELINES", "Pipeline", "RunCalibration", "UNCALIBRATED", "accuracy", "apply_temperature",
+    "as_class_probabilities",
     "calibration_record", "calibration_status", "calibration_summary", "check_model_matches_config",
-    "choose_test_time_flip", "run_test_time_flip",
+    "choose_test_time_flip",
     "classification_metrics", "classification_report_text", "evaluate_command", "evaluate_model",
     "expected_calibration_error", "fit_temperature", "headline_rows", "headline_scores", "log_probabilities",
     "negative_log_likelihood", "read_calibration", "reliability_bins", "robustness_rows", "roc_curve_points",
-    "run_config", "run_temperature", "testing_headline", "training_duplicate_flags", "tumour_labels",
+    "run_calibration", "run_config", "testing_headline", "training_duplicate_flags", "tumour_labels",
     "tumour_probability", "validation_headline", "worst_rows", "write_calibration",
 ]

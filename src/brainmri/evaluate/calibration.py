@@ -19,13 +19,14 @@ next to the explainer that ``predict --explain`` draws; a run without the file i
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from brainmri.evaluate.metrics import as_class_probabilities
+from brainmri.evaluate.metrics import accuracy, as_class_probabilities
 
 CALIBRATION = "calibration.json"
 UNCALIBRATED = f"uncalibrated (no {CALIBRATION})"
@@ -118,25 +119,30 @@ def read_calibration(run_dir: str | Path) -> dict[str, Any] | None:
         raise ValueError(f"{path} is not valid JSON ({err})") from err
 
 
-def run_temperature(run_dir: str | Path) -> float | None:
-    """The temperature stored with the run, or None (uncalibrated)."""
-    record = read_calibration(run_dir)
-    return None if record is None or record.get("temperature") is None else float(record["temperature"])
+@dataclass(frozen=True)
+class RunCalibration:
+    """How a run turns a scan into calibrated probabilities: its temperature (None: uncalibrated) and
+    whether it averages each scan with its mirror (the test-time flip)."""
+
+    temperature: float | None = None
+    test_time_flip: bool = False
+
+
+def run_calibration(run_dir: str | Path) -> RunCalibration:
+    """The run's temperature and test-time flip from its ``calibration.json`` (no file: neither)."""
+    record = read_calibration(run_dir) or {}
+    temperature = record.get("temperature")
+    return RunCalibration(None if temperature is None else float(temperature),
+                          bool(record.get("test_time_flip", False)))
 
 
 def choose_test_time_flip(y_val: np.ndarray, proba_val: np.ndarray, proba_val_flip: np.ndarray) -> dict[str, Any]:
     """Whether the run predicts with the test-time flip, chosen on validation: kept only when it is more
     accurate there than the scan alone. The record goes into ``calibration.json`` with the temperature
     (which is then fitted on the chosen probabilities)."""
-    single = float(np.mean(np.argmax(as_class_probabilities(proba_val), axis=1) == y_val))
-    flipped = float(np.mean(np.argmax(as_class_probabilities(proba_val_flip), axis=1) == y_val))
+    single, flipped = accuracy(y_val, proba_val), accuracy(y_val, proba_val_flip)
     return {"test_time_flip": flipped > single, "validation_accuracy_single": single,
             "validation_accuracy_flip": flipped}
-
-
-def run_test_time_flip(run_dir: str | Path) -> bool:
-    """Whether the run's ``calibration.json`` chose the test-time flip (no file or no choice: False)."""
-    return bool((read_calibration(run_dir) or {}).get("test_time_flip", False))
 
 
 def calibration_status(temperature: float | None) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from brainmri.evaluate.calibration import (
-    apply_temperature, calibration_status, expected_calibration_error, run_temperature, run_test_time_flip,
+    apply_temperature, calibration_status, expected_calibration_error, run_calibration,
 )
 from brainmri.evaluate.headline import headline_scores, training_duplicate_flags
 from brainmri.evaluate.metrics import classification_metrics, classification_report_text, predict_proba
@@ -88,19 +88,19 @@ def evaluate_command(args: argparse.Namespace) -> int:
     model_path = Path(args.model)
     record = run_config(model_path)
     require_finished(model_path.parent)  # before the model: an interrupted run may have none yet
-    temperature, flip = run_temperature(model_path.parent), run_test_time_flip(model_path.parent)
+    calibration = run_calibration(model_path.parent)
     model = load_classifier(model_path)
     check_model_matches_config(model, record, model_path.parent / "config.json")
     with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # --json: stdout holds the JSON only
         data = load_evaluation_set(args.data, record["image_size"], record["color"], record["class_names"])
         if len(data.x) == 0:
             raise ValueError(f"{args.data}: no readable scans to evaluate ({len(data.skipped)} skipped)")
-        raw = predict_proba(model, data.x, flip=flip)
-        proba = apply_temperature(raw, temperature)
+        raw = predict_proba(model, data.x, flip=calibration.test_time_flip)
+        proba = apply_temperature(raw, calibration.temperature)
         result = classification_metrics(data.y, proba, data.class_names)
         repeated = repeated_in_training(args.data, data.paths)
-    result["calibration"] = calibration_summary(data.y, raw, temperature)
-    result["test_time_flip"] = flip
+    result["calibration"] = calibration_summary(data.y, raw, calibration.temperature)
+    result["test_time_flip"] = calibration.test_time_flip
     result["without_training_duplicates"] = None if repeated is None else headline_scores(
         data.y, proba, data.class_names, repeated)["without_training_duplicates"]
     result["n_repeated_in_training"] = None if repeated is None else int(repeated.sum())

@@ -23,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from brainmri import config
 from brainmri.data import NO_TUMOUR
+from brainmri.hardware import jit_compile
 from brainmri.models.loading import load_classifier
 from brainmri.models.vae import reconstruct
 from brainmri.train import TrainedClassifier, VAERun
@@ -123,7 +124,7 @@ def finetune_judge(model: keras.Model, images: np.ndarray, labels: np.ndarray, *
         np.eye(model.outputs[0].shape[-1], dtype=np.float32)[np.asarray(labels).astype(int)]
     copy.compile(optimizer=keras.optimizers.Adam(learning_rate),
                  loss=keras.losses.BinaryCrossentropy() if binary else keras.losses.CategoricalCrossentropy(),
-                 metrics=["accuracy"])
+                 metrics=["accuracy"], jit_compile=jit_compile())
     data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(batch_size)
     history = copy.fit(data, epochs=epochs, verbose=0).history
     return copy, {name: [float(v) for v in values] for name, values in history.items()}

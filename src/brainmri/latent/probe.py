@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from brainmri import config
+from brainmri.hardware import jit_compile
 from brainmri.models.vae import VAE
 
 
@@ -71,6 +72,6 @@ def finetune_encoder(vae: VAE, x_train: np.ndarray, t_train: np.ndarray, x_val: 
     """Fine-tune the encoder end to end as a tumour-vs-healthy classifier; validation scores."""
     keras.utils.set_random_seed(seed)
     model = encoder_classifier(vae)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy", jit_compile=jit_compile())
     model.fit(x_train, np.asarray(t_train, np.float32), epochs=epochs, batch_size=batch_size, verbose=0)
     return binary_scores(t_val, model.predict(x_val, batch_size=128, verbose=0)[:, 0])

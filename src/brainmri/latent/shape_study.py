@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainmri import shape
+from brainmri.data.pipeline import head_pixels
 
 
 def shape_matched_vector(z: np.ndarray, is_tumour: np.ndarray, features: np.ndarray) -> dict:
@@ -36,14 +37,14 @@ NUISANCES = ("brightness", "contrast", "symmetry", "area", "aspect_ratio", "circ
 def nuisance_table(images: np.ndarray) -> dict[str, np.ndarray]:
     """What besides a tumour may tell the groups apart, per ``[0, 1]`` grayscale image: the head's
     brightness and shape (:func:`brainmri.shape.shape_table`), contrast (standard deviation of the
-    pixels brighter than 0.1, roughly the head) and left-right symmetry (correlation of the image
+    head's pixels, :func:`brainmri.data.pipeline.head_pixels`) and left-right symmetry (correlation of the image
     with its mirror: high for axial and coronal views, lower for sagittal ones: a proxy of the view)."""
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[-1] != 1:
         raise ValueError(f"expected grayscale images (N, S, S, 1), got shape {images.shape}")
     table = shape.shape_table(images)
     flat = images.reshape(len(images), -1)
-    head = flat > 0.1
+    head = np.asarray(head_pixels(images)).reshape(len(images), -1)
     contrast = np.array([row[mask].std() if mask.sum() > 1 else np.nan for row, mask in zip(flat, head)])
     mirrored = images[:, :, ::-1].reshape(len(images), -1)
     centred, mirrored = flat - flat.mean(1, keepdims=True), mirrored - mirrored.mean(1, keepdims=True)

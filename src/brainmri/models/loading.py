@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 
 import brainmri.models  # noqa: F401  (registers the custom layers, so saved models load)
+from brainmri.hardware import apply_jit_compile
 
 
 def load_classifier(path: str | Path) -> keras.Model:
@@ -19,6 +20,6 @@ def load_classifier(path: str | Path) -> keras.Model:
     if not path.exists():
         raise FileNotFoundError(f"model file {path} does not exist")
     try:
-        return keras.models.load_model(path)
+        return apply_jit_compile(keras.models.load_model(path))
     except Exception as err:  # Keras raises ValueError, OSError or zipfile errors for a damaged file
         raise ValueError(f"cannot load model file {path}: {err}") from err

@@ -18,6 +18,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from brainmri.hardware import jit_compile
 from brainmri.models.layers import PerImageStandardization
 
 DICE_SMOOTH = 1.0
@@ -131,5 +132,6 @@ def unet_from_classifier(classifier: keras.Model, *, input_shape: tuple[int, int
 
 
 def compile_unet(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=bce_dice_loss, metrics=[dice_metric])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=bce_dice_loss, metrics=[dice_metric],
+                  jit_compile=jit_compile())
     return model

@@ -29,13 +29,14 @@ import tensorflow as tf
 from keras import layers
 
 from brainmri import config
+from brainmri.hardware import jit_compile
 from brainmri.models.vae_data import (  # noqa: F401  (re-exported: callers import them from here)
     INTENSITY_PERCENTILE, PCABaseline, intensity_scale, make_vae_dataset, normalise_intensity, one_hot, reconstruct,
     restore_intensity, ssim_map, ssim_per_image, to_unit_grayscale,
 )
 
 RECONSTRUCTION_LOSSES = ("gaussian", "bce", "mse")
-# Narrow on purpose: the default profile trains on ~4,400 scans at 128 px on two shared CPU cores.
+# Encoder widths when a caller gives none (each profile names its own, brainmri.config.Profile.vae_filters).
 DEFAULT_FILTERS = (16, 32, 64, 128)
 MIN_LOG_VARIANCE = -12.0  # floor of the Gaussian decoder's log-variance (sigma ~ 0.0025 of the range)
 VARIANCE_MOMENTUM = 0.9  # running average of the fitted log-variance, used outside training
@@ -336,5 +337,5 @@ def build_vae(image_size: int, latent_dim: int, *, num_classes: int = 0, filters
     vae = VAE(build_encoder(image_size, latent_dim, **parts), build_decoder(image_size, latent_dim, **parts),
               beta=beta, kl_warmup_steps=kl_warmup_steps, reconstruction=reconstruction,
               ssim_weight=ssim_weight, seed=seed, name="cvae" if num_classes else "vae")
-    vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile())
     return vae

@@ -9,8 +9,8 @@ Robustness comes from the model, which standardises each scan by its own mean an
 deviation, and from training augmentation: the data layer's (flips, small rotations, zooms and
 shifts, brightness and contrast jitter clipped to [0, 255]: a brighter, higher-contrast scan
 saturates, which standardisation alone cannot undo), a random gamma curve and, in the default
-recipe (:data:`DEFAULT_ROBUSTNESS`), crops to the head, down- and re-sampling and additive noise:
-the framing, resolution and noise of copies re-processed by other pipelines. The default recipe
+recipe (:data:`DEFAULT_ROBUSTNESS`), crops to the head, a smooth bias field, down- and re-sampling and
+additive noise: the framing, shading, resolution and noise of copies re-processed by other pipelines. The default recipe
 also averages the weights (an exponential moving average) over the last part of training.
 """
 
@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from brainmri import config
 from brainmri.data import make_tf_dataset
-from brainmri.hardware import model_scope
+from brainmri.hardware import jit_compile, model_scope
 from brainmri.models import DEFAULT_ARCH, build_model
 
 # The best recipe found on the real data (see benchmarks/bench_train_real.py).
@@ -34,7 +34,8 @@ DEFAULT_ARCH_KWARGS: dict[str, dict[str, Any]] = {
     "residual_cnn": {"width": 24, "depth": 1, "se_ratio": 0.25, "dropout": 0.3},
 }
 # Augmentation and weight averaging of the default recipe (the Recipe's own defaults leave them off).
-DEFAULT_ROBUSTNESS: dict[str, Any] = {"head_crop": 0.5, "resample": 3.0, "noise_sigma": 10.0, "ema_momentum": 0.999}
+DEFAULT_ROBUSTNESS: dict[str, Any] = {"head_crop": 0.5, "resample": 3.0, "noise_sigma": 10.0, "bias_field": 0.6,
+                                      "ema_momentum": 0.999}
 GAMMA_LOG_RANGE = 0.4  # random gamma in [0.67, 1.49] on top of the data layer's augmentation
 # The classifier's code version, part of every run key: bump it when a change to the training code
 # changes what a recipe produces, so that runs trained before the change are no longer reused.
@@ -61,6 +62,7 @@ class Recipe:
     head_crop: float = 0.0  # share of training scans cropped to their head (brainmri.data.pipeline.random_head_crop)
     resample: float = 1.0  # a third of training scans down- and re-sampled by a factor drawn from [1, resample]
     noise_sigma: float = 0.0  # additive Gaussian noise, sigma drawn per training scan from [0, noise_sigma]
+    bias_field: float = 0.0  # smooth multiplicative field, log amplitude drawn per training scan from [0, bias_field]
     ema_momentum: float | None = None  # final weights: their moving average (at most over the last tenth of steps)
     patience: int | None = None  # early stopping on validation loss (None: run every epoch)
     recalibrate_bn: bool = True  # BatchNorm statistics re-estimated on clean training scans after training
@@ -72,9 +74,9 @@ class Recipe:
             raise ValueError(f"task must be 'multiclass' or 'binary', got {self.task!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.image_size < 8:
             raise ValueError(f"epochs and batch_size must be positive and image_size >= 8, got {self}")
-        if not 0 <= self.head_crop <= 1 or self.resample < 1 or self.noise_sigma < 0:
-            raise ValueError(f"need head_crop in [0, 1], resample >= 1 and noise_sigma >= 0, got {self.head_crop}, "
-                             f"{self.resample}, {self.noise_sigma}")
+        if not 0 <= self.head_crop <= 1 or self.resample < 1 or self.noise_sigma < 0 or self.bias_field < 0:
+            raise ValueError(f"need head_crop in [0, 1], resample >= 1, noise_sigma >= 0 and bias_field >= 0, got "
+                             f"{self.head_crop}, {self.resample}, {self.noise_sigma}, {self.bias_field}")
         if self.ema_momentum is not None and not 0 < self.ema_momentum < 1:
             raise ValueError(f"ema_momentum must lie in (0, 1) or be None, got {self.ema_momentum}")
 
@@ -139,7 +141,7 @@ def compile_classifier(model, recipe: Recipe, steps_per_epoch: int) -> None:
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy"), keras.metrics.F1Score(average="macro", name="f1")]
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile())
 
 
 def ema_momentum(momentum: float | None, total_steps: int) -> float | None:
@@ -194,16 +196,33 @@ def random_noise(images, max_sigma: float):
     return tf.clip_by_value(images + sigma * tf.random.normal(tf.shape(images)), 0.0, 255.0)
 
 
+def random_bias_field(images, max_log_amplitude: float, grid: int = 3):
+    """Each scan multiplied by ``exp(a * field)``: ``field`` a smooth random surface in [-1, 1] (a ``grid`` x
+    ``grid`` of Gaussian values resized bicubically), ``a`` drawn per scan from ``[0, max_log_amplitude]``;
+    clipped to [0, 255]. The slow shading of an uncorrected coil sensitivity, which per-scan
+    standardisation cannot undo.
+    """
+    shape = tf.shape(images)
+    coarse = tf.random.normal([shape[0], grid, grid, 1])
+    surface = tf.image.resize(coarse, shape[1:3], method="bicubic")
+    surface /= tf.maximum(tf.reduce_max(tf.abs(surface), axis=[1, 2, 3], keepdims=True), 1e-6)
+    amplitude = tf.random.uniform([shape[0], 1, 1, 1], 0.0, max_log_amplitude)
+    return tf.clip_by_value(images * tf.exp(amplitude * surface), 0.0, 255.0)
+
+
 def training_dataset(x: np.ndarray, y: np.ndarray, *, num_classes: int, batch_size: int, augment: bool,
                      seed: int = config.SEED, head_crop: float = 0.0, resample: float = 1.0,
-                     noise_sigma: float = 0.0) -> tf.data.Dataset:
+                     noise_sigma: float = 0.0, bias_field: float = 0.0) -> tf.data.Dataset:
     """Shuffled batches; with ``augment``, the data layer's augmentation (with ``head_crop``) followed by
-    :func:`random_gamma`, :func:`random_resample` (when ``resample`` > 1) and :func:`random_noise`
-    (when ``noise_sigma`` > 0), in the order a scan meets them."""
+    :func:`random_gamma`, :func:`random_bias_field` (when ``bias_field`` > 0), :func:`random_resample`
+    (when ``resample`` > 1) and :func:`random_noise` (when ``noise_sigma`` > 0), in the order a scan meets them."""
     ds = make_tf_dataset(x, y, batch_size=batch_size, training=True, num_classes=num_classes, seed=seed,
                          augment=augment, head_crop=head_crop)
     if augment:
         ds = ds.map(lambda images, labels: (random_gamma(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment and bias_field > 0:
+        ds = ds.map(lambda images, labels: (random_bias_field(images, bias_field), labels),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     if augment and resample > 1:
         ds = ds.map(lambda images, labels: (random_resample(images, resample), labels),
                     num_parallel_calls=tf.data.AUTOTUNE)

@@ -116,14 +116,15 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
 def find_run(key: str, roots: list[Path] | None = None) -> Path | None:
     """The newest finished run with ``run_key == key``, from the first root that has one.
 
-    Unfinished runs with the key are skipped with one line each; unreadable configs are ignored.
+    Unfinished runs with the key and unreadable configs are skipped with one line each.
     """
     for root in roots or search_roots():
         finished = []
         for config_path in Path(root).glob(f"**/{CONFIG}"):
             try:
                 record = json.loads(config_path.read_text())
-            except (OSError, json.JSONDecodeError):
+            except (OSError, json.JSONDecodeError) as err:
+                print(f"skipping {config_path}: unreadable ({err})")
                 continue
             if not isinstance(record, dict) or record.get("run_key") != key:
                 continue

@@ -50,17 +50,18 @@ class VAERun:
 def vae_settings(image_size: int, *, filters, latent_dim: int, latent_channels: int, epochs: int, batch_size: int,
                  beta: float, kl_warmup_epochs: float, reconstruction: str, ssim_weight: float, num_classes: int,
                  seed: int) -> dict[str, Any]:
-    """The VAE's recipe: everything besides the data that decides the trained model."""
+    """The VAE's recipe: everything besides the data that decides the trained model. Real-valued settings
+    are stored as floats, so that ``ssim_weight=1`` and ``ssim_weight=1.0`` name the same run."""
     return dict(arch="cvae" if num_classes else "vae", image_size=image_size, filters=list(filters),
-                latent_dim=latent_dim, latent_channels=latent_channels, epochs=epochs, batch_size=batch_size, beta=beta,
-                kl_warmup_epochs=kl_warmup_epochs, reconstruction=reconstruction, ssim_weight=ssim_weight,
+                latent_dim=latent_dim, latent_channels=latent_channels, epochs=epochs, batch_size=batch_size, beta=float(beta),
+                kl_warmup_epochs=float(kl_warmup_epochs), reconstruction=reconstruction, ssim_weight=float(ssim_weight),
                 num_classes=num_classes, seed=seed, version=VAE_CODE_VERSION)
 
 
 def load_vae_run(run_dir: Path) -> VAERun:
     """A finished VAE run directory as a :class:`VAERun` (``loaded=True``)."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return VAERun(keras.saving.load_model(run_dir / MODEL_FILE), read_history(run_dir / "history.csv"),
+    return VAERun(hardware.apply_jit_compile(keras.saving.load_model(run_dir / MODEL_FILE)), read_history(run_dir / "history.csv"),
                   run_dir / MODEL_FILE, True, metrics["epoch_seconds"])
 
 
@@ -81,7 +82,8 @@ def load_or_train_vae(x_train: np.ndarray, x_val: np.ndarray, *, labels_train: n
     run's key (the registry's one budget rule).
     An interrupted training resumes where it stopped when called again with the same arguments.
     ``force_train`` trains again from scratch (the benchmark does). The SSIM term is off by
-    default: ``tf.image.ssim`` makes a training step about 3.5x slower on CPU.
+    default: on the real data (default profile, weight 3) it raised whole-image validation SSIM from 0.64
+    to 0.69 but SSIM inside the head only from 0.54 to 0.56, for about 15% more time per step.
     """
     profile = config.get_profile()
     latent_dim = latent_dim or profile.vae_latent_dim
