@@ -10,8 +10,8 @@ The run's temperature (``calibration.json``, see :mod:`brainmri.evaluate.calibra
 the probabilities; without one they are the model's own and the output says "uncalibrated". Where
 the run chose the test-time flip there (on validation), each scan is scored with its mirror.
 The explainer is the method and layer recorded with the run (the ``explainer`` entry of its
-``calibration.json``, written by notebook 03 from notebook 05's ranking), else the winner of the
-last faithfulness ranking (``results/05_faithfulness.json``), else Grad-CAM at the last block.
+``calibration.json``, written by notebook 05 when it ranks this run's model), else the winner of
+the last faithfulness ranking (``results/05_faithfulness.json``), else Grad-CAM at the last block.
 """
 
 from __future__ import annotations
