@@ -2,11 +2,12 @@
 
 The layers, bottom to top (CONTRIBUTING.md, "Layers"):
 
-0. shared utilities: config (profiles, paths), results (provenance, saved results), tables
-   (Markdown tables), benchmarking, and the ``brainmri.plots`` package itself (``save_fig``);
+0. shared utilities: config (profiles, paths), hardware (strategy, precision, XLA), results
+   (provenance, saved results), tables (Markdown tables), benchmarking, and the ``brainmri.plots``
+   package itself (``save_fig``);
 1. data;
 2. models (builders, custom layers, loading);
-3. training and evaluation: train, evaluate, hardware (strategy, precision);
+3. training and evaluation: train, evaluate;
 4. experiments: sweep, finetune, explain, segmentation, latent, neurons, shape, convolution, predict, and
    the figure modules ``brainmri.plots.<topic>``, which draw the results of one layer each;
 5. entry points: cli, notebooks (the runner), readme, colab, ``__main__``.
@@ -30,10 +31,10 @@ PACKAGE = "brainmri"
 # (layer name, exact module names, module-name prefixes); a prefix also matches its submodules.
 LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("shared utilities", ("brainmri", "brainmri.plots"),
-     ("brainmri.config", "brainmri.results", "brainmri.tables", "brainmri.benchmarking")),
+     ("brainmri.config", "brainmri.hardware", "brainmri.results", "brainmri.tables", "brainmri.benchmarking")),
     ("data", (), ("brainmri.data",)),
     ("models", (), ("brainmri.models",)),
-    ("training and evaluation", (), ("brainmri.train", "brainmri.evaluate", "brainmri.hardware")),
+    ("training and evaluation", (), ("brainmri.train", "brainmri.evaluate")),
     ("experiments", (), ("brainmri.sweep", "brainmri.finetune", "brainmri.explain", "brainmri.segmentation",
                          "brainmri.latent", "brainmri.neurons", "brainmri.shape", "brainmri.convolution",
                          "brainmri.plots", "brainmri.predict")),
