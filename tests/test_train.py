@@ -40,6 +40,8 @@ def test_recipe_rejects_unknown_task_and_bad_sizes():
         train.Recipe(head_crop=2.0)
     with pytest.raises(ValueError, match="bias_field >= 0"):
         train.Recipe(bias_field=-0.1)
+    with pytest.raises(ValueError, match=r"hist_eq in \[0, 1\], got .*1.5"):
+        train.Recipe(hist_eq=1.5)
     with pytest.raises(ValueError, match="ema_momentum"):
         train.Recipe(ema_momentum=1.0)
 
@@ -48,8 +50,8 @@ def test_default_recipe_adds_the_robustness_augmentation_the_bare_recipe_leaves_
     recipe = train.default_recipe(config.get_profile("default"))
     assert {name: getattr(recipe, name) for name in train.DEFAULT_ROBUSTNESS} == train.DEFAULT_ROBUSTNESS
     bare = train.Recipe()
-    assert (bare.head_crop, bare.resample, bare.noise_sigma, bare.bias_field, bare.ema_momentum) == (0.0, 1.0, 0.0,
-                                                                                                     0.0, None)
+    assert (bare.head_crop, bare.resample, bare.noise_sigma, bare.bias_field, bare.hist_eq,
+            bare.ema_momentum) == (0.0, 1.0, 0.0, 0.0, 0.0, None)
 
 
 def test_ema_momentum_averages_at_most_the_last_tenth_of_training():
@@ -86,6 +88,33 @@ def test_random_bias_field_is_a_smooth_gain_bounded_by_its_amplitude():
     assert gain.reshape(32, -1).std(axis=1).max() > 0.05  # but the gain varies across each scan
     np.testing.assert_allclose(train.random_bias_field(images, 0.0).numpy(), images.numpy())
     assert train.random_bias_field(tf.fill([2, 8, 8, 1], 250.0), 2.0).numpy().max() <= 255.0
+
+
+def test_equalise_histograms_matches_opencv_on_every_scan_of_a_batch():
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(0)
+    scans = np.clip(rng.gamma(2.0, 30.0, (4, 24, 24, 1)), 0, 255).round().astype(np.float32)
+    scans[:, :8] = 0  # black background, as around a head
+    scans[1] = 9  # a single grey level: left as it is
+    scans[2, 12:] = 200  # few levels
+    expected = np.stack([cv2.equalizeHist(scan[..., 0].astype(np.uint8)) for scan in scans])[..., None]
+    np.testing.assert_array_equal(train.equalise_histograms(tf.constant(scans)).numpy(), expected)
+
+
+def test_random_histogram_equalisation_blends_the_chosen_share_towards_the_equalised_scan():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    scans = tf.constant(np.clip(rng.normal(60, 20, (64, 16, 16, 1)), 0, 255).round(), tf.float32)
+    np.testing.assert_array_equal(train.random_histogram_equalisation(scans, 0.0).numpy(), scans.numpy())
+    blended = train.random_histogram_equalisation(scans, 1.0).numpy()
+    direction = (train.equalise_histograms(scans) - scans).numpy().reshape(64, -1)
+    change = (blended - scans.numpy()).reshape(64, -1)
+    weight = (change * direction).sum(axis=1) / (direction * direction).sum(axis=1)
+    np.testing.assert_allclose(change, weight[:, None] * direction, atol=1e-3)  # on the segment to the equalised scan
+    assert weight.min() >= 0 and weight.max() <= 1 and weight.std() > 0.2  # a weight per scan, from [0, 1]
+    half = train.random_histogram_equalisation(scans, 0.5).numpy()
+    changed = np.abs(half - scans.numpy()).reshape(64, -1).max(axis=1) > 0
+    assert 16 < changed.sum() < 48
 
 
 def test_class_weights_balance_the_loss():

@@ -214,7 +214,7 @@ def fit(model, data, recipe: Recipe, *, run_dir: str | Path | None = None, time_
     train_ds = training_dataset(data.x_train, data.y_train, num_classes=num_classes,
                                 batch_size=recipe.batch_size, augment=recipe.augment, seed=recipe.seed,
                                 head_crop=recipe.head_crop, resample=recipe.resample, noise_sigma=recipe.noise_sigma,
-                                bias_field=recipe.bias_field)
+                                bias_field=recipe.bias_field, hist_eq=recipe.hist_eq)
     val_ds = evaluation_dataset(data.x_val, data.y_val, num_classes=num_classes, batch_size=recipe.batch_size)
     with model.distribute_strategy.scope():
         compile_classifier(model, recipe, math.ceil(len(data.x_train) / recipe.batch_size))

@@ -9,8 +9,9 @@ Robustness comes from the model, which standardises each scan by its own mean an
 deviation, and from training augmentation: the data layer's (flips, small rotations, zooms and
 shifts, brightness and contrast jitter clipped to [0, 255]: a brighter, higher-contrast scan
 saturates, which standardisation alone cannot undo), a random gamma curve and, in the default
-recipe (:data:`DEFAULT_ROBUSTNESS`), crops to the head, a smooth bias field, down- and re-sampling and
-additive noise: the framing, shading, resolution and noise of copies re-processed by other pipelines. The default recipe
+recipe (:data:`DEFAULT_ROBUSTNESS`), crops to the head, a smooth bias field, partial histogram
+equalisation, down- and re-sampling and additive noise: the framing, shading, intensity curve,
+resolution and noise of copies re-processed by other pipelines. The default recipe
 also averages the weights (an exponential moving average) over the last part of training.
 """
 
@@ -35,7 +36,7 @@ DEFAULT_ARCH_KWARGS: dict[str, dict[str, Any]] = {
 }
 # Augmentation and weight averaging of the default recipe (the Recipe's own defaults leave them off).
 DEFAULT_ROBUSTNESS: dict[str, Any] = {"head_crop": 0.5, "resample": 3.0, "noise_sigma": 10.0, "bias_field": 0.6,
-                                      "ema_momentum": 0.999}
+                                      "hist_eq": 0.5, "ema_momentum": 0.999}
 GAMMA_LOG_RANGE = 0.4  # random gamma in [0.67, 1.49] on top of the data layer's augmentation
 # The classifier's code version, part of every run key: bump it when a change to the training code
 # changes what a recipe produces, so that runs trained before the change are no longer reused.
@@ -63,6 +64,7 @@ class Recipe:
     resample: float = 1.0  # a third of training scans down- and re-sampled by a factor drawn from [1, resample]
     noise_sigma: float = 0.0  # additive Gaussian noise, sigma drawn per training scan from [0, noise_sigma]
     bias_field: float = 0.0  # smooth multiplicative field, log amplitude drawn per training scan from [0, bias_field]
+    hist_eq: float = 0.0  # share of training scans blended with their histogram-equalised copy (random weight)
     ema_momentum: float | None = None  # final weights: their moving average (at most over the last tenth of steps)
     patience: int | None = None  # early stopping on validation loss (None: run every epoch)
     recalibrate_bn: bool = True  # BatchNorm statistics re-estimated on clean training scans after training
@@ -74,9 +76,11 @@ class Recipe:
             raise ValueError(f"task must be 'multiclass' or 'binary', got {self.task!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.image_size < 8:
             raise ValueError(f"epochs and batch_size must be positive and image_size >= 8, got {self}")
-        if not 0 <= self.head_crop <= 1 or self.resample < 1 or self.noise_sigma < 0 or self.bias_field < 0:
-            raise ValueError(f"need head_crop in [0, 1], resample >= 1, noise_sigma >= 0 and bias_field >= 0, got "
-                             f"{self.head_crop}, {self.resample}, {self.noise_sigma}, {self.bias_field}")
+        if (not 0 <= self.head_crop <= 1 or self.resample < 1 or self.noise_sigma < 0 or self.bias_field < 0
+                or not 0 <= self.hist_eq <= 1):
+            raise ValueError(f"need head_crop in [0, 1], resample >= 1, noise_sigma >= 0, bias_field >= 0 and hist_eq "
+                             f"in [0, 1], got {self.head_crop}, {self.resample}, {self.noise_sigma}, {self.bias_field}, "
+                             f"{self.hist_eq}")
         if self.ema_momentum is not None and not 0 < self.ema_momentum < 1:
             raise ValueError(f"ema_momentum must lie in (0, 1) or be None, got {self.ema_momentum}")
 
@@ -210,11 +214,43 @@ def random_bias_field(images, max_log_amplitude: float, grid: int = 3):
     return tf.clip_by_value(images * tf.exp(amplitude * surface), 0.0, 255.0)
 
 
+def equalise_histograms(images):
+    """Global histogram equalisation of each scan over 256 grey levels, as OpenCV's ``equalizeHist`` does it.
+
+    Levels are the pixels rounded to integers; the lookup table maps a level to
+    ``round(255 * (cdf - cdf_first) / (n - cdf_first))``, ``cdf_first`` the count of the darkest level
+    present; a scan of a single level is left as it is. All channels of a scan share one histogram.
+    """
+    shape = tf.shape(images)
+    batch = shape[0]
+    levels = tf.reshape(tf.cast(tf.clip_by_value(tf.round(images), 0.0, 255.0), tf.int32), [batch, -1])
+    offsets = 256 * tf.range(batch)[:, None]
+    counts = tf.math.bincount(tf.reshape(levels + offsets, [-1]), minlength=256 * batch, maxlength=256 * batch)
+    cdf = tf.cumsum(tf.reshape(counts, [batch, 256]), axis=1)
+    darkest = tf.gather(cdf, tf.argmax(cdf > 0, axis=1, output_type=tf.int32)[:, None], batch_dims=1)
+    spread = cdf[:, -1:] - darkest
+    scale = 255.0 / tf.cast(tf.maximum(spread, 1), tf.float32)
+    table = tf.clip_by_value(tf.round(tf.cast(cdf - darkest, tf.float32) * scale), 0.0, 255.0)
+    equalised = tf.where(spread > 0, tf.gather(table, levels, batch_dims=1), tf.cast(levels, tf.float32))
+    return tf.reshape(equalised, shape)
+
+
+def random_histogram_equalisation(images, share: float):
+    """A random ``share`` of the scans blended with their :func:`equalise_histograms` copy, the blend
+    weight drawn per scan from [0, 1]: the flattened, re-stretched intensity curve of a pipeline that
+    equalises, which neither standardisation nor a gamma curve reproduces.
+    """
+    shape = [tf.shape(images)[0], 1, 1, 1]
+    weight = tf.random.uniform(shape) * tf.cast(tf.random.uniform(shape) < share, tf.float32)
+    return images + weight * (equalise_histograms(images) - images)
+
+
 def training_dataset(x: np.ndarray, y: np.ndarray, *, num_classes: int, batch_size: int, augment: bool,
                      seed: int = config.SEED, head_crop: float = 0.0, resample: float = 1.0,
-                     noise_sigma: float = 0.0, bias_field: float = 0.0) -> tf.data.Dataset:
+                     noise_sigma: float = 0.0, bias_field: float = 0.0, hist_eq: float = 0.0) -> tf.data.Dataset:
     """Shuffled batches; with ``augment``, the data layer's augmentation (with ``head_crop``) followed by
-    :func:`random_gamma`, :func:`random_bias_field` (when ``bias_field`` > 0), :func:`random_resample`
+    :func:`random_gamma`, :func:`random_bias_field` (when ``bias_field`` > 0),
+    :func:`random_histogram_equalisation` (when ``hist_eq`` > 0), :func:`random_resample`
     (when ``resample`` > 1) and :func:`random_noise` (when ``noise_sigma`` > 0), in the order a scan meets them."""
     ds = make_tf_dataset(x, y, batch_size=batch_size, training=True, num_classes=num_classes, seed=seed,
                          augment=augment, head_crop=head_crop)
@@ -222,6 +258,9 @@ def training_dataset(x: np.ndarray, y: np.ndarray, *, num_classes: int, batch_si
         ds = ds.map(lambda images, labels: (random_gamma(images), labels), num_parallel_calls=tf.data.AUTOTUNE)
     if augment and bias_field > 0:
         ds = ds.map(lambda images, labels: (random_bias_field(images, bias_field), labels),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    if augment and hist_eq > 0:
+        ds = ds.map(lambda images, labels: (random_histogram_equalisation(images, hist_eq), labels),
                     num_parallel_calls=tf.data.AUTOTUNE)
     if augment and resample > 1:
         ds = ds.map(lambda images, labels: (random_resample(images, resample), labels),
