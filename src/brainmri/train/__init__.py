@@ -18,7 +18,8 @@ from brainmri.train.loop import RunState, TrainingClock, fit, recalibrate_batchn
 from brainmri.train.recipe import (
     DEFAULT_ARCH_KWARGS, DEFAULT_ROBUSTNESS, GAMMA_LOG_RANGE, RECIPE_VERSION, Recipe, build_classifier,
     class_weights, compile_classifier, default_recipe, ema_momentum, equalise_histograms, evaluation_dataset,
-    random_bias_field, random_gamma, random_histogram_equalisation, random_noise, random_resample, training_dataset,
+    random_bias_field, random_gamma, random_histogram_equalisation, random_noise, random_resample,
+    training_dataset,
 )
 from brainmri.train.registry import data_fingerprint, find_run, fingerprint, is_finished, require_finished, run_key
 from brainmri.train.vae import VAERun, load_or_train_vae
@@ -26,8 +27,8 @@ from brainmri.train.vae import VAERun, load_or_train_vae
 __all__ = [
     "DEFAULT_ARCH_KWARGS", "DEFAULT_ROBUSTNESS", "GAMMA_LOG_RANGE", "RECIPE_VERSION", "Recipe", "RunState",
     "TrainedClassifier", "TrainingClock", "VAERun", "build_classifier", "class_weights", "compile_classifier",
-    "data_fingerprint", "default_recipe", "ema_momentum", "equalise_histograms", "evaluation_dataset", "find_run", "fingerprint", "fit",
-    "is_finished", "load_or_train_classifier", "load_or_train_vae", "load_run", "model_scope",
-    "random_bias_field", "random_gamma", "random_histogram_equalisation", "random_noise", "random_resample", "recalibrate_batchnorm", "require_finished",
-    "run_key", "train_run", "training_dataset",
+    "data_fingerprint", "default_recipe", "ema_momentum", "equalise_histograms", "evaluation_dataset", "find_run",
+    "fingerprint", "fit", "is_finished", "load_or_train_classifier", "load_or_train_vae", "load_run", "model_scope",
+    "random_bias_field", "random_gamma", "random_histogram_equalisation", "random_noise", "random_resample",
+    "recalibrate_batchnorm", "require_finished", "run_key", "train_run", "training_dataset",
 ]
