@@ -242,8 +242,9 @@ def _findings_record():
                 "enrichment_global_vector": 1.1, "enrichment_group_vector_95": (2.0, 3.0),
                 "enrichment_global_vector_95": (0.9, 1.3), "region_area": 0.05}
     return {
-        "protocol": {"tumour_vector": row(6, 15, 0.4, 0.2, 0.64), "n_scored": 40, "base_healthy": 30, "n_select": 16,
-                     "ssim_floor": 0.8, "null_p95": 0.05,
+        "protocol": {"tumour_vector": {**row(6, 15, 0.4, 0.2, 0.64), "chosen_by_tie_at_zero": False, "selection_curve": [
+                         {"strength": 1.0, "flips": 2, "kept": 14}, {"strength": 1.5, "flips": 5, "kept": 12}]},
+                     "n_scored": 40, "base_healthy": 30, "n_select": 16, "select_healthy": 14, "ssim_floor": 0.8, "null_p95": 0.05,
                      "nulls": {"shuffled labels": {"p95": 0.04}, "random direction": {"p95": 0.06}}},
         "kid": {"drop_fraction": 0.62, "kid_unedited": 0.05, "kid_edited": 0.019},
         "vectors": {"v (naive)": row(6, 15, 0.4, 0.2, 0.64), "v (shape-matched)": row(0, 0, float("nan"), 0, 0),
@@ -264,6 +265,15 @@ def test_findings_markdown_reads_every_number_from_the_record():
     text = latent.findings_markdown(_findings_record(), judge="run-abc", judge_accuracy=0.946)
     assert "The judge is run-abc; the classifier it comes from has validation accuracy 0.946" in text
     assert "the judge calls 40% (6 of 15; 95% interval 20%-64%) tumour: missed (target >= 0.50, got 0.40)" in text
+    assert "on 16 healthy training scans (14 of whose" in text and "a = 1: 2 of 14, a = 1.5: 5 of 12)" in text
+    assert "tie rule" not in text
+    record = _findings_record()
+    record["protocol"]["tumour_vector"].update(chosen_by_tie_at_zero=True, strength=1.0)
+    tied = latent.findings_markdown(record, judge="run-abc", judge_accuracy=0.946)
+    assert "No strength flipped any, so a = 1 is the tie rule's default (the smallest), not a choice" in tied
+    record["protocol"]["tumour_vector"]["selection_curve"] = []
+    untried = latent.findings_markdown(record, judge="run-abc", judge_accuracy=0.946)
+    assert "no edit could be tried there, so a = 1 is the default (the smallest), not a choice" in untried
     assert "95th percentile of\n5% (shuffled labels: 4%; random direction: 6%): met" in text
     assert "62% closer" in text and "0.0500 -> 0.0190): met" in text
     assert "shape-matched no rate (no edit kept)" in text and "35% of the tumour vector's length" in text
@@ -390,11 +400,16 @@ def test_strength_is_the_one_with_most_kept_flips_and_larger_ones_stop_at_the_fl
     z = np.full((3, 2), -1.5, np.float32)
     vectors = np.array([[1.0, 1.0], [-1.0, -1.0]], np.float32)
     base = latent.decode(toy_vae, z)
-    chosen = latent.select_strengths(toy_vae, scorer, vectors, z, base, (3.0, 0.5, 2.0, 1.0), ssim_floor=0.0)
-    assert chosen.tolist() == [2.0, 0.5]  # the smallest strength with the most flips; never flipping: the smallest
-    strict = latent.select_strengths(toy_vae, scorer, vectors, z, base, (0.5, 2.0), ssim_floor=0.99)
-    assert strict.tolist() == [0.5, 0.5]  # nothing kept at 0.5: 2.0 is never tried
-    assert latent.select_strengths(toy_vae, scorer, vectors, z[:0], base[:0], (1.0, 2.0)).tolist() == [1.0, 1.0]
+    curves = latent.strength_curves(toy_vae, scorer, vectors, z, base, (3.0, 0.5, 2.0, 1.0), ssim_floor=0.0)
+    assert curves["strengths"].tolist() == [0.5, 1.0, 2.0, 3.0]
+    assert curves["flips"].tolist() == [[0, 0, 3, 3], [0, 0, 0, 0]] and (curves["kept"] == 3).all()
+    assert latent.choose_strengths(curves).tolist() == [2.0, 0.5]  # most flips, smallest on ties; none: the smallest
+    strict = latent.strength_curves(toy_vae, scorer, vectors, z, base, (0.5, 2.0), ssim_floor=0.99)
+    assert strict["flips"].tolist() == [[0, -1], [0, -1]]  # nothing kept at 0.5: 2.0 is never tried
+    assert latent.choose_strengths(strict).tolist() == [0.5, 0.5]
+    assert latent.selection_curve(strict, 0) == [{"strength": 0.5, "flips": 0, "kept": 0, "flip_rate": pytest.approx(np.nan, nan_ok=True)}]
+    nothing = latent.strength_curves(toy_vae, scorer, vectors, z[:0], base[:0], (1.0, 2.0))
+    assert latent.choose_strengths(nothing).tolist() == [1.0, 1.0] and latent.selection_curve(nothing, 0) == []
 
 
 def test_null_vectors_have_the_tumour_vectors_length():
@@ -421,12 +436,16 @@ def test_edit_protocol_separates_a_real_direction_from_its_controls(toy_vae):
                                   n_null=20, strengths=(0.25, 0.5, 1.0), ssim_floor=0.0)
     tumour = result["tumour_vector"]
     assert tumour["strength"] in (0.25, 0.5, 1.0) and tumour["kept"] == 10 and tumour["flip_rate"] == 1.0
+    chosen_row = next(row for row in tumour["selection_curve"] if row["strength"] == tumour["strength"])
+    assert chosen_row["flips"] == max(row["flips"] for row in tumour["selection_curve"]) > 0
+    assert not tumour["chosen_by_tie_at_zero"] and result["select_healthy"] == 10
     assert tumour["wilson_95"]["low"] > 0.6 and tumour["wilson_95"]["high"] == pytest.approx(1.0)
     assert result["nulls"]["random direction"]["n"] == 20 and len(result["nulls"]["shuffled labels"]["flip_rates"]) == 20
     assert result["null_p95"] <= 1.0 and result["nulls"]["random direction"]["median"] < 1.0
     strict = latent.edit_protocol(toy_vae, scorer, v, z_train[:5], z_train[5:10], z_train, t_train, n_null=2,
                                   ssim_floor=1.01)  # nothing can keep SSIM above 1: no kept edit, no rate
     assert strict["tumour_vector"]["kept"] == 0 and np.isnan(strict["tumour_vector"]["flip_rate"])
+    assert strict["tumour_vector"]["chosen_by_tie_at_zero"]  # nothing flipped at any strength: the tie rule chose
 
 
 def _feature_classifier():

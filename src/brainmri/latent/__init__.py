@@ -20,9 +20,9 @@ from brainmri.latent.ascent import (Trajectory, ascent_summary, collapse_diagnos
                                     pixel_ascent, reference_codes)
 from brainmri.latent.context import LatentSetup, setup
 from brainmri.latent.edits import (EDIT_STEPS, NULLS_PER_FAMILY, PROTOCOL_STRENGTHS, SSIM_FLOOR, best_step, compare_vectors,
-                                   edit_outcomes, edit_protocol, flip_counts, judge_features, kid_drop,
-                                   label_edit_curve, measure, measure_curve, null_vectors, protocol_scores,
-                                   select_strengths, shape_shift, vector_edit_curve, walk_curve)
+                                   choose_strengths, edit_outcomes, edit_protocol, flip_counts, judge_features,
+                                   kid_drop, label_edit_curve, measure, measure_curve, null_vectors, protocol_scores,
+                                   selection_curve, shape_shift, strength_curves, vector_edit_curve, walk_curve)
 from brainmri.latent.findings import ascent_markdown, findings_markdown
 from brainmri.latent.judge import TumourScorer, to_classifier_input
 from brainmri.latent.labels_study import area_conditioned_edits, mask_areas
@@ -34,18 +34,19 @@ from brainmri.latent.shape_study import NUISANCES, nuisance_adjusted_vector, nui
 from brainmri.latent.space import (WALKS, attribute_vector, class_means, decode, edit, embed_2d, encode_means,
                                    lerp, slerp)
 from brainmri.latent.stats import bootstrap_interval, kernel_inception_distance, wilson_interval
+from brainmri.latent.vae_study import LatentKind, latent_kinds, profile_seeds, reconstruction_study, seed_spread
 
 __all__ = [
-    "EDIT_STEPS", "LatentSetup", "NUISANCES", "NULLS_PER_FAMILY", "PROTOCOL_STRENGTHS", "PositionStudy", "SSIM_FLOOR", "Trajectory",
+    "EDIT_STEPS", "LatentKind", "LatentSetup", "NUISANCES", "NULLS_PER_FAMILY", "PROTOCOL_STRENGTHS", "PositionStudy", "SSIM_FLOOR", "Trajectory",
     "TumourScorer", "WALKS", "area_conditioned_edits", "ascent_markdown", "ascent_summary", "attribute_vector",
-    "best_step", "binary_scores", "bootstrap_interval", "class_means", "collapse_diagnostics", "compare_vectors",
+    "best_step", "binary_scores", "bootstrap_interval", "choose_strengths", "class_means", "collapse_diagnostics", "compare_vectors",
     "decode", "edit", "edit_outcomes", "edit_protocol", "embed_2d", "encode_means", "encoder_classifier",
     "explainer_regions", "faithful_explainer", "findings_markdown", "finetune_encoder", "fit_probe", "flip_counts",
-    "judge_features", "kernel_inception_distance", "kid_drop", "label_edit_curve", "latent_ascent",
+    "judge_features", "kernel_inception_distance", "kid_drop", "label_edit_curve", "latent_ascent", "latent_kinds",
     "lerp", "linear_probe", "location_groups", "mask_areas", "mask_centroids", "mean_pairwise_distance", "measure",
     "measure_curve", "nuisance_adjusted_vector", "nuisance_table", "null_vectors", "pixel_ascent",
-    "position_experiment", "position_readout", "protocol_scores", "read_scorecard", "reference_codes",
-    "region_enrichment", "ridge_readout", "select_strengths", "setup", "shape_matched_vector", "shape_shift",
-    "slerp", "to_classifier_input", "update_scorecard", "vector_edit_curve", "verdict", "walk_curve",
+    "position_experiment", "position_readout", "profile_seeds", "protocol_scores", "read_scorecard", "reconstruction_study", "reference_codes",
+    "region_enrichment", "ridge_readout", "seed_spread", "selection_curve", "setup", "shape_matched_vector", "shape_shift",
+    "slerp", "strength_curves", "to_classifier_input", "update_scorecard", "vector_edit_curve", "verdict", "walk_curve",
     "wilson_interval",
 ]

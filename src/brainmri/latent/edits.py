@@ -145,27 +145,41 @@ def null_vectors(z: np.ndarray, is_tumour: np.ndarray, length: float, n: int, se
     return {"shuffled labels": rescale(shuffled), "random direction": rescale(random)}
 
 
-def select_strengths(vae: VAE, scorer: TumourScorer, vectors: np.ndarray, z_select: np.ndarray, base: np.ndarray,
-                     strengths=PROTOCOL_STRENGTHS, ssim_floor: float = SSIM_FLOOR, batch_size: int = 256) -> np.ndarray:
-    """Each vector's strength, chosen on the selection codes ``z_select`` (training scans whose
-    unedited decodings ``base`` the judge calls healthy): the one with the most kept flips, the
-    smallest on ties. Strengths are tried from small to large; a vector stops at the first strength
-    at which no edit keeps SSIM >= ``ssim_floor`` (larger ones would push the scan further away),
-    which saves most of the cost for the controls. Without selection scans: the smallest strength."""
+def strength_curves(vae: VAE, scorer: TumourScorer, vectors: np.ndarray, z_select: np.ndarray, base: np.ndarray,
+                    strengths=PROTOCOL_STRENGTHS, ssim_floor: float = SSIM_FLOOR,
+                    batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Each vector's kept flips and kept edits at each strength on the selection codes ``z_select``
+    (training scans whose unedited decodings ``base`` the judge calls healthy): ``flips`` and ``kept``,
+    both ``(V, A)`` over the sorted ``strengths``. Strengths are tried from small to large; a vector
+    stops at the first strength at which no edit keeps SSIM >= ``ssim_floor`` (larger ones would push
+    the scan further away), which saves most of the cost for the controls: its later strengths are
+    not tried (``kept`` 0, ``flips`` -1)."""
     strengths = np.sort(np.asarray(strengths, np.float32))
-    best_flips, chosen = np.full(len(vectors), -1), np.full(len(vectors), strengths[0], np.float32)
-    alive = np.ones(len(vectors), bool) if len(z_select) else np.zeros(len(vectors), bool)
-    for a in strengths:
+    flips, kept = np.full((len(vectors), len(strengths)), -1), np.zeros((len(vectors), len(strengths)), int)
+    alive = np.full(len(vectors), len(z_select) > 0)
+    for j, a in enumerate(strengths):
         rows = np.flatnonzero(alive)
         if not len(rows):
             break
         p, ssim = edit_outcomes(vae, z_select, vectors[rows], [a], scorer, base=base, judge_from_ssim=ssim_floor,
                                 batch_size=batch_size)
-        flips, kept = flip_counts(p[:, 0], ssim[:, 0], np.zeros(len(z_select)), ssim_floor)
-        better = flips > best_flips[rows]
-        best_flips[rows[better]], chosen[rows[better]] = flips[better], a
-        alive[rows[kept == 0]] = False
-    return chosen
+        flips[rows, j], kept[rows, j] = flip_counts(p[:, 0], ssim[:, 0], np.zeros(len(z_select)), ssim_floor)
+        alive[rows[kept[rows, j] == 0]] = False
+    return {"strengths": strengths, "flips": flips, "kept": kept}
+
+
+def choose_strengths(curves: dict[str, np.ndarray]) -> np.ndarray:
+    """Each vector's strength from its :func:`strength_curves`: the one with the most kept flips, the
+    smallest on ties (so a vector that flips nothing anywhere gets the smallest strength: see
+    :func:`selection_curve` to tell such a tie from a choice)."""
+    return curves["strengths"][np.argmax(curves["flips"], axis=1)]
+
+
+def selection_curve(curves: dict[str, np.ndarray], row: int) -> list[dict]:
+    """One vector's flips and kept edits per strength tried on the selection scans, as rows."""
+    return [{"strength": float(a), "flips": int(f), "kept": int(k),
+             "flip_rate": float(f / k) if k else float("nan")}
+            for a, f, k in zip(curves["strengths"], curves["flips"][row], curves["kept"][row]) if f >= 0]
 
 
 def protocol_scores(vae: VAE, scorer: TumourScorer, vectors: np.ndarray, z_select: np.ndarray, z_score: np.ndarray,
@@ -179,8 +193,9 @@ def protocol_scores(vae: VAE, scorer: TumourScorer, vectors: np.ndarray, z_selec
     base_select, base_score = decode(vae, z_select), decode(vae, z_score)
     healthy_select, healthy_score = scorer.predict(base_select) < 0.5, scorer.predict(base_score) < 0.5
     n_v = len(vectors)
-    chosen_strength = select_strengths(vae, scorer, vectors, z_select[healthy_select], base_select[healthy_select],
-                                       strengths, ssim_floor, batch_size)
+    curves = strength_curves(vae, scorer, vectors, z_select[healthy_select], base_select[healthy_select], strengths,
+                             ssim_floor, batch_size)
+    chosen_strength = choose_strengths(curves)
     p = np.full((n_v, int(healthy_score.sum())), np.nan, np.float32)
     s = np.full_like(p, np.nan)
     for a in np.unique(chosen_strength) if healthy_score.any() else []:  # one batched pass per distinct strength
@@ -191,7 +206,8 @@ def protocol_scores(vae: VAE, scorer: TumourScorer, vectors: np.ndarray, z_selec
     flips, kept = flip_counts(p, s, np.zeros(p.shape[1]), ssim_floor)
     rate = np.where(kept > 0, flips / np.maximum(kept, 1), np.nan)
     return {"strength": chosen_strength, "flips": flips, "kept": kept, "flip_rate": rate,
-            "n_scored": len(z_score), "base_healthy": int(healthy_score.sum()), "p": p, "ssim": s}
+            "n_scored": len(z_score), "base_healthy": int(healthy_score.sum()), "p": p, "ssim": s,
+            "selection": curves, "select_healthy": int(healthy_select.sum())}
 
 
 def compare_vectors(vae: VAE, scorer: TumourScorer, vectors: dict[str, np.ndarray], z_select: np.ndarray,
@@ -203,7 +219,8 @@ def compare_vectors(vae: VAE, scorer: TumourScorer, vectors: dict[str, np.ndarra
     return {name: {"strength": float(scores["strength"][i]), "flips": int(scores["flips"][i]),
                    "kept": int(scores["kept"][i]), "flip_rate": float(scores["flip_rate"][i]),
                    "wilson_95": _interval(wilson_interval(int(scores["flips"][i]), int(scores["kept"][i]))),
-                   "median_ssim": _nan_median(scores["ssim"][i]), "vector_norm": float(np.linalg.norm(vectors[name]))}
+                   "median_ssim": _nan_median(scores["ssim"][i]), "vector_norm": float(np.linalg.norm(vectors[name])),
+                   "selection_curve": selection_curve(scores["selection"], i)}
             for i, name in enumerate(vectors)}
 
 
@@ -225,12 +242,14 @@ def edit_protocol(vae: VAE, scorer: TumourScorer, v: np.ndarray, z_select: np.nd
     return {
         "tumour_vector": {"strength": float(scores["strength"][0]), "flips": flips, "kept": kept,
                           "flip_rate": float(scores["flip_rate"][0]), "wilson_95": _interval(wilson_interval(flips, kept)),
-                          "median_ssim": _nan_median(scores["ssim"][0])},
+                          "median_ssim": _nan_median(scores["ssim"][0]),
+                          "selection_curve": selection_curve(scores["selection"], 0),
+                          "chosen_by_tie_at_zero": bool(scores["selection"]["flips"][0].max() <= 0)},
         "nulls": {name: {"n": int(len(rates)), "p95": _nan_percentile(rates, 95), "median": _nan_percentile(rates, 50),
                          "no_kept_edit": int(np.isnan(rates).sum()), "flip_rates": rates.tolist()}
                   for name, rates in family.items()},
         "null_p95": _nan_percentile(pooled, 95), "n_scored": scores["n_scored"], "base_healthy": scores["base_healthy"],
-        "n_select": int(len(z_select)), "strengths_tried": [float(a) for a in strengths], "ssim_floor": ssim_floor,
+        "n_select": int(len(z_select)), "select_healthy": scores["select_healthy"], "strengths_tried": [float(a) for a in strengths], "ssim_floor": ssim_floor,
     }
 
 

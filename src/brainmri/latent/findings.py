@@ -17,6 +17,18 @@ def _target(key: str, value: float) -> str:
     return verdict(value, *TARGETS[key])
 
 
+def _selection(tumour: dict) -> str:
+    """What the selection scans said at each strength tried, and whether the strength was a choice
+    or the tie rule's default (no strength flipped any kept selection edit)."""
+    if not tumour["selection_curve"]:
+        return f"no edit could be tried there, so a = {tumour['strength']:g} is the default (the smallest), not a choice"
+    curve = ", ".join(f"a = {row['strength']:g}: {row['flips']} of {row['kept']}" for row in tumour["selection_curve"])
+    if tumour["chosen_by_tie_at_zero"]:
+        return (f"kept edits flipped there per strength: {curve}. No strength flipped any, so a = {tumour['strength']:g} "
+                "is the tie rule's default (the smallest), not a choice")
+    return f"kept edits flipped there per strength: {curve}"
+
+
 def protocol_markdown(record: dict) -> str:
     """The edit protocol, its null controls and KID, with the verdict on each target."""
     protocol, kid = record["protocol"], record["kid"]
@@ -25,7 +37,8 @@ def protocol_markdown(record: dict) -> str:
     return f"""
 **The edit protocol.** Every healthy validation scan ({protocol["n_scored"]}; the judge calls {protocol["base_healthy"]} of
 their unedited decodings healthy) is moved by the tumour vector at a = {tumour["strength"]:g}, the strength chosen
-beforehand on {protocol["n_select"]} training scans. Among the edits that start healthy and keep SSIM >= {protocol["ssim_floor"]:g}
+beforehand on {protocol["n_select"]} healthy training scans ({protocol["select_healthy"]} of whose decodings the judge calls healthy;
+{_selection(tumour)}). Among the edits that start healthy and keep SSIM >= {protocol["ssim_floor"]:g}
 to the unedited decoding, the judge calls {_rate(tumour)} tumour: {_target("flip_rate_at_ssim_0_8", tumour["flip_rate"])}.
 The controls, each through the same protocol at the tumour vector's length, reach a 95th percentile of
 {protocol["null_p95"]:.0%} ({families}): {_target("flip_rate_null_p95", protocol["null_p95"])}. In the judge's feature space the

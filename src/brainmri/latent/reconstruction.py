@@ -58,10 +58,15 @@ class ReconstructionReport:
                 "scans_without_head": int(np.isnan(self.ssim_head["VAE"]).sum())}
 
 
-def compare_with_pca(vae: VAE, x_train: np.ndarray, x_val: np.ndarray, seed: int = config.SEED) -> ReconstructionReport:
+def compare_with_pca(vae: VAE, x_train: np.ndarray, x_val: np.ndarray, seed: int = config.SEED,
+                     pca: PCABaseline | None = None) -> ReconstructionReport:
     """Reconstruct the validation scans with the VAE and with PCA fitted on the training scans with
-    the VAE's latent size; score both against the originals (plain VAE)."""
-    pca = PCABaseline.fit(x_train, vae.latent_dim, seed=seed)
+    the VAE's latent size (or ``pca``, one already fitted so); score both against the originals
+    (plain VAE)."""
+    if pca is None:
+        pca = PCABaseline.fit(x_train, vae.latent_dim, seed=seed)
+    elif pca.pca.n_components_ != vae.latent_dim:
+        raise ValueError(f"the PCA given has {pca.pca.n_components_} components, the VAE's code {vae.latent_dim} numbers")
     recon = {"VAE": reconstruct(vae, x_val), "PCA": pca.reconstruct(x_val)}
     masks = head_masks(x_val)
     return ReconstructionReport(
