@@ -655,3 +655,24 @@ def test_ascent_markdown_says_when_the_starts_collapsed():
     assert "the average head over again" in text
     collapse["latent + prior"].update(norm_ratio=0.9, like_mean_image=1)
     assert "no collapse onto the average head" in latent.ascent_markdown(summary, collapse)
+
+
+def test_vae_markdown_reads_every_number_from_the_summary():
+    spread = lambda kind, seeds, ssim, sd: {"latent": kind, "seeds": seeds, "vae_val_ssim_mean": ssim,  # noqa: E731
+                                           "vae_val_ssim_sd": sd, "vae_val_ssim_head_mean": ssim - 0.1,
+                                           "vae_val_ssim_head_sd": sd, "margin_over_pca_mean": ssim - 0.57,
+                                           "margin_over_pca_sd": sd}
+    judge = lambda auc, p: {"tumour_auc": auc, "healthy_mean_p_tumour": p}  # noqa: E731
+    summary = {"val_ssim": {"VAE": 0.633, "PCA": 0.568}, "val_ssim_head": {"VAE": 0.545, "PCA": 0.524},
+               "latent_dim": 512, "val_kl": 1175.2, "probe_vae": {"auc": 0.916}, "probe_pca": {"auc": 0.885},
+               "judge": {"original on reconstructions": judge(0.988, 0.21), "fine-tuned on reconstructions": judge(0.995, 0.05)},
+               "seed_spread": [spread("spatial 2x16x16", 3, 0.64, 0.006), spread("vector 512", 1, 0.569, float("nan"))]}
+    verdicts = {key: "met" for key in latent.scorecard.TARGETS} | {"vae_val_ssim": "missed (target >= 0.70, got 0.63)"}
+    text = latent.vae_markdown(summary, verdicts)
+    assert "the VAE beats PCA on SSIM (0.633 vs 0.568" in text and "0.545 vs 0.524 inside the head; 512 dimensions" in text
+    assert "1175 nats. Over 3 seeds the spatial 2x16x16 latent gives SSIM\n0.640 +- 0.006 (head 0.540 +- 0.006" in text
+    assert "the vector 512 latent: SSIM 0.569, in the head 0.469, over PCA -0.001" in text  # one seed: no spread
+    assert "AUC 0.988 and calls decoded healthy scans\ntumour with mean P 0.21" in text and "AUC 0.995\nand mean P 0.05" in text
+    assert "vae_val_ssim missed (target >= 0.70, got 0.63), vae_val_ssim_head met" in text
+    assert "flip_rate" not in text  # only the targets notebook 07 measures
+    assert "falls short of PCA" in latent.vae_markdown({**summary, "val_ssim": {"VAE": 0.5, "PCA": 0.568}}, verdicts)

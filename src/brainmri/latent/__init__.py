@@ -23,7 +23,7 @@ from brainmri.latent.edits import (EDIT_STEPS, NULLS_PER_FAMILY, PROTOCOL_STRENG
                                    choose_strengths, edit_outcomes, edit_protocol, flip_counts, judge_features,
                                    kid_drop, label_edit_curve, measure, measure_curve, null_vectors, protocol_scores,
                                    selection_curve, shape_shift, strength_curves, vector_edit_curve, walk_curve)
-from brainmri.latent.findings import ascent_markdown, findings_markdown
+from brainmri.latent.findings import ascent_markdown, findings_markdown, vae_markdown
 from brainmri.latent.judge import TumourScorer, to_classifier_input
 from brainmri.latent.labels_study import area_conditioned_edits, mask_areas
 from brainmri.latent.position import (PositionStudy, explainer_regions, faithful_explainer, location_groups,
@@ -47,6 +47,6 @@ __all__ = [
     "measure_curve", "nuisance_adjusted_vector", "nuisance_table", "null_vectors", "pixel_ascent",
     "position_experiment", "position_readout", "profile_seeds", "protocol_scores", "read_scorecard", "reconstruction_study", "reference_codes",
     "region_enrichment", "ridge_readout", "seed_spread", "selection_curve", "setup", "shape_matched_vector", "shape_shift",
-    "slerp", "strength_curves", "to_classifier_input", "update_scorecard", "vector_edit_curve", "verdict", "walk_curve",
+    "slerp", "strength_curves", "to_classifier_input", "update_scorecard", "vae_markdown", "vector_edit_curve", "verdict", "walk_curve",
     "wilson_interval",
 ]

@@ -110,3 +110,35 @@ mean pixel change of {pixel["pixel_change"]:.3f}; its images' SSIM to their own 
 against {held["self_ssim"]:.2f} for the latent ascent with prior, and the independent latent probe gives them P(tumour)
 {pixel["probe_p_end"]:.2f} against {held["probe_p_end"]:.2f}.
 """
+
+
+def _spread(row: dict, key: str) -> str:
+    """``"0.640 +- 0.006"``, or the single value when there was one seed."""
+    mean, sd = row[f"{key}_mean"], row[f"{key}_sd"]
+    return f"{mean:.3f}" if row["seeds"] < 2 else f"{mean:.3f} +- {sd:.3f}"
+
+
+def vae_markdown(summary: dict, verdicts: dict[str, str]) -> str:
+    """Notebook 07's result, every number read from ``summary`` (its saved results): the VAE against
+    PCA, the seed spread and the other latent shape, the probe, the judge on decodings; with the
+    scorecard's ``verdicts`` on the targets this notebook measures."""
+    ssim, head, judged = summary["val_ssim"], summary["val_ssim_head"], summary["judge"]
+    original, tuned = judged["original on reconstructions"], judged["fine-tuned on reconstructions"]
+    profile_kind, *others = summary["seed_spread"]
+    alternatives = "; ".join(f"the {row['latent']} latent: SSIM {_spread(row, 'vae_val_ssim')}, in the head "
+                             f"{_spread(row, 'vae_val_ssim_head')}, over PCA {_spread(row, 'margin_over_pca')}"
+                             for row in others)
+    verdict = "beats" if ssim["VAE"] > ssim["PCA"] else "falls short of"
+    mine = ("vae_val_ssim", "vae_val_ssim_head", "vae_ssim_over_pca", "judge_auc_on_reconstructions",
+            "decoded_healthy_mean_p_tumour")
+    return f"""
+**Result.** On validation the VAE {verdict} PCA on SSIM ({ssim["VAE"]:.3f} vs {ssim["PCA"]:.3f} over the whole image,
+{head["VAE"]:.3f} vs {head["PCA"]:.3f} inside the head; {summary["latent_dim"]} dimensions each), its codes paying
+{summary["val_kl"]:.0f} nats. Over {profile_kind["seeds"]} seeds the {profile_kind["latent"]} latent gives SSIM
+{_spread(profile_kind, "vae_val_ssim")} (head {_spread(profile_kind, "vae_val_ssim_head")}; over PCA
+{_spread(profile_kind, "margin_over_pca")}){"; " + alternatives if alternatives else ""}. A linear probe on the latent means
+separates tumour from healthy with AUC {summary["probe_vae"]["auc"]:.3f} (PCA codes: {summary["probe_pca"]["auc"]:.3f}).
+On reconstructions the original classifier reaches AUC {original["tumour_auc"]:.3f} and calls decoded healthy scans
+tumour with mean P {original["healthy_mean_p_tumour"]:.2f}; fine-tuned on reconstructions, AUC {tuned["tumour_auc"]:.3f}
+and mean P {tuned["healthy_mean_p_tumour"]:.2f}. Targets: {", ".join(f"{key} {verdicts[key]}" for key in mine)}.
+"""
