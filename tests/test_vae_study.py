@@ -51,6 +51,10 @@ def test_reconstruction_study_trains_each_kind_and_seed_and_fits_pca_once_per_le
     assert [(row["latent"], row["seed"], row["latent_dim"], row["epochs_run"]) for row in rows] == [
         ("spatial 2x4x4", 42, 32, 2), ("spatial 2x4x4", 43, 32, 2), ("vector 32", 42, 32, 2)]
     assert len({row["pca_val_ssim"] for row in rows}) == 1  # the same baseline for all three
+    fitted = vae_model.PCABaseline.fit(x_train, 32)
+    fits.clear()
+    again = latent.reconstruction_study(x_train, x_val, {spatial: [42]}, time_budget_min=5.0, fitted_pca=fitted)
+    assert fits == [] and again[0]["pca_val_ssim"] == pytest.approx(rows[0]["pca_val_ssim"])  # the fitted PCA is used
     for row in rows:
         assert row["margin_over_pca"] == pytest.approx(row["vae_val_ssim"] - row["pca_val_ssim"])
         assert -1 <= row["vae_val_ssim"] <= 1 and row["val_kl"] >= 0

@@ -249,7 +249,8 @@ def edit_protocol(vae: VAE, scorer: TumourScorer, v: np.ndarray, z_select: np.nd
                          "no_kept_edit": int(np.isnan(rates).sum()), "flip_rates": rates.tolist()}
                   for name, rates in family.items()},
         "null_p95": _nan_percentile(pooled, 95), "n_scored": scores["n_scored"], "base_healthy": scores["base_healthy"],
-        "n_select": int(len(z_select)), "select_healthy": scores["select_healthy"], "strengths_tried": [float(a) for a in strengths], "ssim_floor": ssim_floor,
+        "n_select": int(len(z_select)), "select_healthy": scores["select_healthy"],
+        "strengths_tried": [float(a) for a in strengths], "ssim_floor": ssim_floor,
     }
 
 

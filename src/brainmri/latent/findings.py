@@ -128,11 +128,11 @@ def vae_markdown(summary: dict, verdicts: dict[str, str]) -> str:
     alternatives = "; ".join(f"the {row['latent']} latent: SSIM {_spread(row, 'vae_val_ssim')}, in the head "
                              f"{_spread(row, 'vae_val_ssim_head')}, over PCA {_spread(row, 'margin_over_pca')}"
                              for row in others)
-    verdict = "beats" if ssim["VAE"] > ssim["PCA"] else "falls short of"
+    against_pca = "beats" if ssim["VAE"] > ssim["PCA"] else "falls short of"
     mine = ("vae_val_ssim", "vae_val_ssim_head", "vae_ssim_over_pca", "judge_auc_on_reconstructions",
             "decoded_healthy_mean_p_tumour")
     return f"""
-**Result.** On validation the VAE {verdict} PCA on SSIM ({ssim["VAE"]:.3f} vs {ssim["PCA"]:.3f} over the whole image,
+**Result.** On validation the VAE {against_pca} PCA on SSIM ({ssim["VAE"]:.3f} vs {ssim["PCA"]:.3f} over the whole image,
 {head["VAE"]:.3f} vs {head["PCA"]:.3f} inside the head; {summary["latent_dim"]} dimensions each), its codes paying
 {summary["val_kl"]:.0f} nats. Over {profile_kind["seeds"]} seeds the {profile_kind["latent"]} latent gives SSIM
 {_spread(profile_kind, "vae_val_ssim")} (head {_spread(profile_kind, "vae_val_ssim_head")}; over PCA

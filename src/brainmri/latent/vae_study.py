@@ -11,7 +11,7 @@ import numpy as np
 
 from brainmri import config
 from brainmri.latent.reconstruction import compare_with_pca
-from brainmri.models.vae import PCABaseline
+from brainmri.models.vae import PCABaseline, latent_size
 from brainmri.train import load_or_train_vae
 
 SCORES = ("vae_val_ssim", "vae_val_ssim_head", "pca_val_ssim", "margin_over_pca", "margin_over_pca_head", "val_kl")
@@ -31,14 +31,16 @@ def latent_kinds(profile: config.Profile) -> tuple[LatentKind, LatentKind]:
     """The profile's latent kind, then the other one at about the same length: a vector as long as
     the spatial latent's flat code, or as many maps on the last grid as fill the vector's length
     (at least one)."""
-    side = profile.vae_image_size // 2 ** len(profile.vae_filters)
+    n_down = len(profile.vae_filters)
+    side = profile.vae_image_size // 2**n_down
     if profile.vae_latent_channels:
-        length = side * side * profile.vae_latent_channels
+        length = latent_size(profile.vae_image_size, profile.vae_latent_dim, profile.vae_latent_channels, n_down)
         spatial = LatentKind(f"spatial {profile.vae_latent_channels}x{side}x{side}", length, profile.vae_latent_channels)
         return spatial, LatentKind(f"vector {length}", length, 0)
     channels = max(1, round(profile.vae_latent_dim / side**2))
     vector = LatentKind(f"vector {profile.vae_latent_dim}", profile.vae_latent_dim, 0)
-    return vector, LatentKind(f"spatial {channels}x{side}x{side}", side * side * channels, channels)
+    length = latent_size(profile.vae_image_size, profile.vae_latent_dim, channels, n_down)
+    return vector, LatentKind(f"spatial {channels}x{side}x{side}", length, channels)
 
 
 def profile_seeds(profile: config.Profile) -> list[int]:
@@ -47,11 +49,12 @@ def profile_seeds(profile: config.Profile) -> list[int]:
 
 
 def reconstruction_study(x_train: np.ndarray, x_val: np.ndarray, seeds_per_kind: dict[LatentKind, list[int]], *,
-                         time_budget_min: float | None) -> list[dict]:
+                         time_budget_min: float | None, fitted_pca: PCABaseline | None = None) -> list[dict]:
     """One row per (latent kind, seed): the VAE with the profile's other settings, found in the run
     registry or trained, and its validation SSIM (whole image and inside the head), PCA's with the
-    same number of dimensions, the margins and the mean KL. PCA is fitted once per length."""
-    pcas: dict[int, PCABaseline] = {}
+    same number of dimensions, the margins and the mean KL. PCA is fitted once per length, and not at
+    all for the length of ``fitted_pca`` (one already fitted on ``x_train``)."""
+    pcas: dict[int, PCABaseline] = {} if fitted_pca is None else {fitted_pca.pca.n_components_: fitted_pca}
     rows = []
     for kind, seeds in seeds_per_kind.items():
         for seed in seeds:
