@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from brainmri import train
+from brainmri import config, train
 from brainmri.latent import judge, reconstruction
 from brainmri.models import vae as V
 from conftest import QUADRANT_SIZE, quadrant_data
@@ -57,6 +57,16 @@ def test_ssim_term_adds_pixel_scaled_dissimilarity():
     with_ssim = V.reconstruction_loss(x, other, "mse", ssim_weight=0.5).numpy()
     expected = plain + 0.5 * 256 * (1 - tf.image.ssim(x, other, max_val=1.0).numpy())
     np.testing.assert_allclose(with_ssim, expected, rtol=1e-5)
+
+
+def test_separable_ssim_and_its_gradient_match_tensorflow():
+    x, y = tf.constant(_images(3, 32)), tf.Variable(_images(3, 32, seed=1))
+    with tf.GradientTape(persistent=True) as tape:
+        ours = tf.reduce_mean(V.local_ssim(x, y), axis=[1, 2, 3])
+        theirs = tf.image.ssim(x, y, max_val=1.0)
+    assert V.local_ssim(x, y).shape == (3, 22, 22, 1)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(ours, y).numpy(), tape.gradient(theirs, y).numpy(), atol=1e-6)
 
 
 def test_total_loss_is_reconstruction_plus_weighted_kl_and_warmup_ramps():
@@ -150,6 +160,9 @@ def test_load_or_train_vae_trains_once_then_loads(capsys):
     assert not other.loaded and other.path != first.path
     budgeted = train.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4, time_budget_min=5)
     assert not budgeted.loaded and budgeted.path != first.path  # the budget is part of the key
+    assert first.vae.ssim_weight == config.get_profile().vae_ssim_weight > 0  # the profile's SSIM term
+    plain = train.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4, ssim_weight=0)
+    assert not plain.loaded and plain.vae.ssim_weight == 0 and plain.path != first.path
     (first.path.parent / "finished.json").unlink()  # as if killed before the mark: never loaded
     capsys.readouterr()
     again = train.load_or_train_vae(x[:12], x[12:], latent_dim=2, epochs=1, batch_size=4)

@@ -34,6 +34,7 @@ class Profile:
     vae_latent_channels: int  # > 0: a spatial latent, that many maps (flat length replaces vae_latent_dim)
     vae_filters: tuple[int, ...]  # encoder widths, one halving each: a spatial latent sits at side / 2**len
     vae_epochs: int
+    vae_ssim_weight: float  # weight of the (1 - SSIM) term added to the VAE's likelihood (0: none)
     vae_seeds: int  # seeds of notebook 07's spread (the project's seed first, then the next ones)
     vae_time_budget_min: float | None  # per VAE trained by a notebook (part of its run key, like every budget)
     ascent_steps: int
@@ -51,16 +52,16 @@ PROFILES: dict[str, Profile] = {
         name="smoke", image_size=64, color="grayscale", max_per_class=16, batch_size=16, epochs=1,
         val_fraction=0.25, phantom_per_class=16, phantom_image_size=64, sweep_trials=2,
         transfer_image_size=64, transfer_epochs=1, transfer_max_per_class=16, vae_image_size=64, vae_latent_dim=8,
-        vae_latent_channels=0, vae_filters=(16, 32, 64, 128), vae_epochs=1, vae_seeds=2, vae_time_budget_min=None,
-        ascent_steps=5, explain_samples=8, edit_select_scans=8, faithfulness_samples=8,
+        vae_latent_channels=0, vae_filters=(16, 32, 64, 128), vae_epochs=1, vae_ssim_weight=3.0, vae_seeds=2,
+        vae_time_budget_min=None, ascent_steps=5, explain_samples=8, edit_select_scans=8, faithfulness_samples=8,
         unet_image_size=32, unet_epochs=1, unet_train_samples=32, time_budget_min=None,
     ),
     "default": Profile(
         name="default", image_size=128, color="grayscale", max_per_class=None, batch_size=32,
         epochs=90, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
         sweep_trials=6, transfer_image_size=128, transfer_epochs=3, transfer_max_per_class=300, vae_image_size=128,
-        vae_latent_dim=512, vae_latent_channels=2, vae_filters=(16, 32, 64), vae_epochs=20, vae_seeds=3,
-        vae_time_budget_min=15.0, ascent_steps=100, explain_samples=64, edit_select_scans=256,
+        vae_latent_dim=512, vae_latent_channels=2, vae_filters=(16, 32, 64), vae_epochs=26,
+        vae_ssim_weight=3.0, vae_seeds=3, vae_time_budget_min=15.0, ascent_steps=100, explain_samples=64, edit_select_scans=256,
         faithfulness_samples=None, unet_image_size=64, unet_epochs=25, unet_train_samples=1200,
         time_budget_min=None,
     ),
@@ -68,8 +69,8 @@ PROFILES: dict[str, Profile] = {
         name="full", image_size=192, color="grayscale", max_per_class=None, batch_size=32,
         epochs=100, val_fraction=0.15, phantom_per_class=400, phantom_image_size=128,
         sweep_trials=12, transfer_image_size=224, transfer_epochs=10, transfer_max_per_class=None, vae_image_size=128,
-        vae_latent_dim=64, vae_latent_channels=0, vae_filters=(16, 32, 64, 128), vae_epochs=60, vae_seeds=3,
-        vae_time_budget_min=None, ascent_steps=200, explain_samples=256, edit_select_scans=512,
+        vae_latent_dim=64, vae_latent_channels=0, vae_filters=(16, 32, 64, 128), vae_epochs=60,
+        vae_ssim_weight=3.0, vae_seeds=3, vae_time_budget_min=None, ascent_steps=200, explain_samples=256, edit_select_scans=512,
         faithfulness_samples=None, unet_image_size=128, unet_epochs=30, unet_train_samples=100000,
         time_budget_min=None,
     ),

@@ -31,8 +31,8 @@ from keras import layers
 from brainmri import config
 from brainmri.hardware import jit_compile
 from brainmri.models.vae_data import (  # noqa: F401  (re-exported: callers import them from here)
-    INTENSITY_PERCENTILE, PCABaseline, intensity_scale, make_vae_dataset, normalise_intensity, one_hot, reconstruct,
-    restore_intensity, ssim_map, ssim_per_image, to_unit_grayscale,
+    INTENSITY_PERCENTILE, PCABaseline, intensity_scale, local_ssim, make_vae_dataset, normalise_intensity, one_hot,
+    reconstruct, restore_intensity, ssim_map, ssim_per_image, to_unit_grayscale,
 )
 
 RECONSTRUCTION_LOSSES = ("gaussian", "bce", "mse")
@@ -89,7 +89,7 @@ def reconstruction_loss(x, x_hat, kind: str = "gaussian", ssim_weight: float = 0
         loss = tf.reduce_sum(tf.square(x - x_hat), axis=[1, 2, 3])
     if ssim_weight:
         n_pixels = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), x.dtype)
-        loss += ssim_weight * n_pixels * (1.0 - tf.image.ssim(x, x_hat, max_val=1.0))
+        loss += ssim_weight * n_pixels * (1.0 - tf.reduce_mean(local_ssim(x, x_hat), axis=[1, 2, 3]))
     return loss
 
 

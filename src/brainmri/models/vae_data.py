@@ -86,30 +86,37 @@ def reconstruct(vae: keras.Model, x: np.ndarray, labels: np.ndarray | None = Non
 SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # as tf.image.ssim: an 11-pixel Gaussian window, sigma 1.5, no padding
 
 
-def _gaussian_window() -> tf.Tensor:
+def _gaussian_taps() -> np.ndarray:
     offsets = np.arange(SSIM_WINDOW, dtype=np.float64) - (SSIM_WINDOW - 1) / 2
     g = np.exp(-offsets**2 / (2 * SSIM_SIGMA**2))
-    window = np.outer(g, g) / np.outer(g, g).sum()
-    return tf.constant(window[:, :, None, None], tf.float32)
+    return g / g.sum()
+
+
+def _blur(images: tf.Tensor) -> tf.Tensor:
+    """The SSIM window's Gaussian blur without padding, as a column pass then a row pass: the same
+    sums as one 11x11 convolution in a fifth of the multiplications (and, on a CPU, half the time of
+    ``tf.image.ssim``'s forward and backward pass)."""
+    taps = tf.constant(_gaussian_taps(), images.dtype)
+    column = tf.nn.conv2d(images, tf.reshape(taps, (SSIM_WINDOW, 1, 1, 1)), strides=1, padding="VALID")
+    return tf.nn.conv2d(column, tf.reshape(taps, (1, SSIM_WINDOW, 1, 1)), strides=1, padding="VALID")
+
+
+def local_ssim(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """Local SSIM of batches of one-channel ``[0, 1]`` images, ``(N, S - 10, S - 10, 1)``: the map whose
+    mean is ``tf.image.ssim`` (same window and constants), one value per window centre (5 pixels in from
+    each border). Differentiable; the VAE's SSIM loss term and the SSIM scores are both this."""
+    c1, c2 = 0.01**2, 0.03**2
+    mu_x, mu_y = _blur(x), _blur(y)
+    var_x, var_y = _blur(x * x) - mu_x**2, _blur(y * y) - mu_y**2
+    cov = _blur(x * y) - mu_x * mu_y
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+    structure = (2 * cov + c2) / (var_x + var_y + c2)
+    return luminance * structure
 
 
 def ssim_map(x: np.ndarray, x_hat: np.ndarray) -> np.ndarray:
-    """Local SSIM of ``[0, 1]`` image pairs, ``(N, S - 10, S - 10)``: the map whose mean is
-    ``tf.image.ssim`` (same window and constants), one value per window centre (5 pixels in from
-    each border)."""
-    x, y = tf.constant(x, tf.float32), tf.constant(x_hat, tf.float32)
-    window = _gaussian_window()
-
-    def blur(image):
-        return tf.nn.conv2d(image, window, strides=1, padding="VALID")
-
-    c1, c2 = 0.01**2, 0.03**2
-    mu_x, mu_y = blur(x), blur(y)
-    var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
-    luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
-    structure = (2 * cov + c2) / (var_x + var_y + c2)
-    return (luminance * structure)[..., 0].numpy()
+    """:func:`local_ssim` of arrays, ``(N, S - 10, S - 10)``, in float32."""
+    return local_ssim(tf.constant(x, tf.float32), tf.constant(x_hat, tf.float32))[..., 0].numpy()
 
 
 def ssim_per_image(x: np.ndarray, x_hat: np.ndarray, masks: np.ndarray | None = None,
