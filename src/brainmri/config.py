@@ -61,8 +61,8 @@ PROFILES: dict[str, Profile] = {
         epochs=90, val_fraction=0.15, phantom_per_class=160, phantom_image_size=128,
         sweep_trials=6, transfer_image_size=128, transfer_epochs=3, transfer_max_per_class=300, vae_image_size=128,
         vae_latent_dim=512, vae_latent_channels=2, vae_filters=(16, 32, 64), vae_epochs=22,
-        vae_ssim_weight=3.0, vae_seeds=3, vae_time_budget_min=15.0, ascent_steps=100, explain_samples=64, edit_select_scans=256,
-        faithfulness_samples=None, unet_image_size=64, unet_epochs=25, unet_train_samples=1200,
+        vae_ssim_weight=3.0, vae_seeds=3, vae_time_budget_min=15.0, ascent_steps=100, explain_samples=64,
+        edit_select_scans=256, faithfulness_samples=None, unet_image_size=64, unet_epochs=25, unet_train_samples=1200,
         time_budget_min=None,
     ),
     "full": Profile(
@@ -70,8 +70,8 @@ PROFILES: dict[str, Profile] = {
         epochs=100, val_fraction=0.15, phantom_per_class=400, phantom_image_size=128,
         sweep_trials=12, transfer_image_size=224, transfer_epochs=10, transfer_max_per_class=None, vae_image_size=128,
         vae_latent_dim=64, vae_latent_channels=0, vae_filters=(16, 32, 64, 128), vae_epochs=60,
-        vae_ssim_weight=3.0, vae_seeds=3, vae_time_budget_min=None, ascent_steps=200, explain_samples=256, edit_select_scans=512,
-        faithfulness_samples=None, unet_image_size=128, unet_epochs=30, unet_train_samples=100000,
+        vae_ssim_weight=3.0, vae_seeds=3, vae_time_budget_min=None, ascent_steps=200, explain_samples=256,
+        edit_select_scans=512, faithfulness_samples=None, unet_image_size=128, unet_epochs=30, unet_train_samples=100000,
         time_budget_min=None,
     ),
 }
