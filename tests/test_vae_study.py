@@ -14,9 +14,9 @@ SIZE = 16
 
 
 def test_latent_kinds_put_the_profiles_first_and_match_its_length():
-    default = config.PROFILES["default"]  # a spatial latent, 2 maps on a 16 x 16 grid
+    default = config.PROFILES["default"]  # a spatial latent, 4 maps on a 16 x 16 grid
     spatial, vector = latent.latent_kinds(default)
-    assert spatial == latent.LatentKind("spatial 2x16x16", 512, 2) and vector == latent.LatentKind("vector 512", 512, 0)
+    assert spatial == latent.LatentKind("spatial 4x16x16", 1024, 4) and vector == latent.LatentKind("vector 1024", 1024, 0)
     as_vector = dataclasses.replace(default, vae_latent_channels=0, vae_latent_dim=512)
     assert latent.latent_kinds(as_vector) == (latent.LatentKind("vector 512", 512, 0),
                                               latent.LatentKind("spatial 2x16x16", 512, 2))
