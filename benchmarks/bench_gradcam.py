@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from brainmri import config
-from brainmri.benchmarking import timed, write_benchmark
+from brainmri.benchmarking import best_of, write_benchmark
 from brainmri.data import load_dataset, resolve_data_root
 from brainmri.explain import GradCAM
 from brainmri.explain.gradcam import upsample_and_normalise
@@ -39,14 +39,6 @@ def per_image_loop(explainer: GradCAM, images: np.ndarray) -> np.ndarray:
         cam = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
         maps.append(upsample_and_normalise(cam, images.shape[1:3])[0])
     return np.stack(maps)
-
-
-def best_of(repeats: int, run) -> tuple[float, np.ndarray]:
-    times = {}
-    for r in range(repeats):
-        with timed(times, r):
-            out = run()
-    return min(times.values()), out
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from brainmri import config
-from brainmri.benchmarking import timed, write_benchmark
+from brainmri.benchmarking import best_of, write_benchmark
 from brainmri.models.vae import local_ssim
 
 BATCH, SIZE, STEPS, REPEATS = 32, 128, 20, 3
@@ -31,12 +31,8 @@ def gradient_step(ssim_of):
 
 def best_seconds(step, x, x_hat) -> float:
     step(x, x_hat)  # trace and warm up
-    times = {}
-    for r in range(REPEATS):
-        with timed(times, r):
-            for _ in range(STEPS):
-                step(x, x_hat)
-    return min(times.values())
+    seconds, _ = best_of(REPEATS, lambda: [step(x, x_hat) for _ in range(STEPS)])
+    return seconds
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
 import json
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -38,3 +39,15 @@ def test_benchmark_ratio_is_baseline_over_candidate():
                                         seconds={"loop": 6.0, "batched": 1.5})
     assert json.loads(path.read_text())["speedup"] == 4.0
     assert "| test_bench | loop | batched | 6.00 | 1.50 | 4x |" in benchmarking.benchmark_table()
+
+
+def test_best_of_keeps_the_fastest_call_and_the_last_result():
+    delays = iter([0.05, 0.0, 0.03])
+
+    def run():
+        delay = next(delays)
+        time.sleep(delay)
+        return delay
+
+    seconds, last = benchmarking.best_of(3, run)
+    assert seconds < 0.03 and last == 0.03

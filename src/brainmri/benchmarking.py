@@ -33,6 +33,17 @@ def timed(store: dict, key: str):
     store[key] = time.perf_counter() - start
 
 
+def best_of(repeats: int, run):
+    """Call ``run()`` ``repeats`` times; the fastest call's seconds and the last call's result.
+
+    The minimum is the time least disturbed by whatever else the machine was doing."""
+    times = {}
+    for r in range(repeats):
+        with timed(times, r):
+            out = run()
+    return min(times.values()), out
+
+
 def write_benchmark(name: str, *, baseline: str, candidate: str, seconds: dict[str, float], extra: dict | None = None) -> Path:
     """Record one benchmark as ``results/benchmarks/<name>.json``: absolute times and their ratio."""
     ratio = seconds[baseline] / seconds[candidate]
