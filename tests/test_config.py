@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from brainmri import config
@@ -21,6 +23,14 @@ def test_unknown_profile_lists_the_choices():
 def test_smoke_is_the_smallest_profile():
     smoke, default = config.PROFILES["smoke"], config.PROFILES["default"]
     assert smoke.image_size < default.image_size and smoke.epochs < default.epochs
+
+
+def test_a_spatial_latents_length_must_match_its_grid():
+    default = config.PROFILES["default"]
+    assert default.vae_latent_dim == (default.vae_image_size // 2 ** len(default.vae_filters)) ** 2 * default.vae_latent_channels
+    with pytest.raises(ValueError, match=r"4 latent maps on the 16x16 grid make a code of 1024 numbers, but vae_latent_dim is 512"):
+        dataclasses.replace(default, vae_latent_dim=512)
+    assert dataclasses.replace(default, vae_latent_channels=0, vae_latent_dim=512).vae_latent_dim == 512  # a vector latent
 
 
 def test_output_folders_follow_the_environment(monkeypatch, tmp_path):

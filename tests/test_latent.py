@@ -247,6 +247,10 @@ def _findings_record():
                      "n_scored": 40, "base_healthy": 30, "n_select": 16, "select_healthy": 14, "ssim_floor": 0.8, "null_p95": 0.05,
                      "nulls": {"shuffled labels": {"p95": 0.04}, "random direction": {"p95": 0.06}}},
         "kid": {"drop_fraction": 0.62, "kid_unedited": 0.05, "kid_edited": 0.019},
+        "local_protocol": {"tumour_vector": row(30, 100, 0.3, 0.22, 0.4),
+                           "nulls": {"shuffled labels": {"p95": 0.35, "median": 0.1},
+                                     "random direction": {"p95": 0.27, "median": 0.08}}},
+        "local_kid": {"drop_fraction": 0.44},
         "vectors": {"v (naive)": row(6, 15, 0.4, 0.2, 0.64), "v (shape-matched)": row(0, 0, float("nan"), 0, 0),
                     "v (nuisances projected out)": row(2, 20, 0.1, 0.03, 0.3)},
         "nuisance_adjustment": {"norm_left": 0.35, "cosine_with_naive": {"brightness": -0.8, "area": 0.2}},
@@ -283,6 +287,16 @@ def test_findings_markdown_reads_every_number_from_the_record():
     assert "R^2 0.42 (90 tumour scans): missed (target >= 0.50, got 0.42)" in text
     assert "2.50 (2.00-3.00) times" in text and "Smooth Grad-CAM++ at stage1_block1_out" in text
     assert "1.01 (2.00-3.00)\nagainst 1.10 (0.90-1.30)" in text
+    assert "flips\n30% (30 of 100; 95% interval 22%-40%) at a = 1.5" in text
+    assert "95th percentile of\n27% (median 8%), the recipe on shuffled labels\n35%: it does not beat its controls" in text
+    assert "44% closer to reconstructed tumour scans" in text
+    record["local_protocol"]["tumour_vector"]["flip_rate"] = 0.6
+    assert "it beats both" in latent.findings_markdown(record, judge="run-abc", judge_accuracy=0.946)
+    record["shape_gap_data"]["aspect_ratio"]["cohens_d"] = 0.1
+    assert "differ most in brightness\n(Cohen's d -1.54)." in latent.findings_markdown(record, judge="run-abc", judge_accuracy=0.946)
+    record["local_protocol"]["tumour_vector"].update(kept=0, flips=0, flip_rate=float("nan"))
+    assert "no rate (no edit kept) at a = 1.5" in latent.findings_markdown(record, judge="run-abc", judge_accuracy=0.946)
+    assert "with no edit kept it has nothing to compare" in latent.findings_markdown(record, judge="run-abc", judge_accuracy=0.946)
 
 
 def test_setup_loads_data_models_and_judge_in_training_order(monkeypatch):
@@ -415,13 +429,51 @@ def test_strength_is_the_one_with_most_kept_flips_and_larger_ones_stop_at_the_fl
 def test_null_vectors_have_the_tumour_vectors_length():
     rng = np.random.default_rng(0)
     z, t = rng.standard_normal((40, 4)), np.arange(40) % 3 == 0
-    nulls = latent.null_vectors(z, t, 2.5, 7, seed=1)
+    vector_of = lambda labels: latent.attribute_vector(z, labels)  # noqa: E731
+    v = np.full(4, 1.25)  # length 2.5, every coordinate changed
+    nulls = latent.null_vectors(vector_of, t, v, 7, seed=1)
     assert set(nulls) == {"shuffled labels", "random direction"}
     for vectors in nulls.values():
         assert vectors.shape == (7, 4)
         np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 2.5, rtol=1e-5)
     assert len({tuple(np.round(v, 5)) for v in nulls["shuffled labels"]}) == 7  # different shuffles
-    np.testing.assert_array_equal(nulls["random direction"], latent.null_vectors(z, t, 2.5, 7, seed=1)["random direction"])
+    np.testing.assert_array_equal(nulls["random direction"], latent.null_vectors(vector_of, t, v, 7, seed=1)["random direction"])
+
+
+def test_random_controls_of_a_local_vector_stay_on_its_cells():
+    z, t = np.zeros((6, 4), np.float32), np.arange(6) < 3
+    local = np.array([0.0, 3.0, 0.0, 4.0], np.float32)
+    random = latent.null_vectors(lambda labels: local, t, local, 5, seed=0)["random direction"]
+    assert (random[:, [0, 2]] == 0).all() and (random[:, [1, 3]] != 0).all()
+    np.testing.assert_allclose(np.linalg.norm(random, axis=1), 5.0, rtol=1e-5)
+
+
+def test_local_attribute_vector_moves_each_tumours_deviation_to_the_median_cell():
+    """A 5x5 grid with one map: healthy codes are 0, each tumour code is 1 at its tumour's cell and
+    2 beside it; the local vector carries that pattern to the tumours' median cell, zero elsewhere."""
+    side, cells = 5, [(1, 1), (2, 2), (2, 3)]
+    healthy = np.zeros((4, side, side, 1), np.float32)
+    tumours = np.zeros((len(cells), side, side, 1), np.float32)
+    for code, (r, c) in zip(tumours, cells):
+        code[r, c], code[r, c + 1] = 1.0, 2.0
+    z = np.concatenate([healthy, tumours]).reshape(7, -1)
+    t = np.arange(7) >= 4
+    points = np.array([(0.5, 0.5)] * 4 + [((r + 0.5) / side, (c + 0.5) / side) for r, c in cells])
+    v = latent.local_attribute_vector(z, t, points, (side, side, 1), window=0.4).reshape(side, side)
+    expected = np.zeros((side, side), np.float32)
+    expected[2, 2], expected[2, 3] = 1.0, 2.0  # the median cell of (1, 1), (2, 2), (2, 3) is (2, 2)
+    np.testing.assert_allclose(v, expected)
+    with pytest.raises(ValueError, match="one tumour position per code"):
+        latent.local_attribute_vector(z, t, points[:3], (side, side, 1))
+    with pytest.raises(ValueError, match="both tumour and healthy"):
+        latent.local_attribute_vector(z, np.ones(7, bool), points, (side, side, 1))
+
+
+def test_latent_grid_reads_a_spatial_latent_and_refuses_a_vector_one(toy_vae):
+    spatial = vae_model.build_vae(SIZE, 0, latent_channels=3, filters=(8, 8))
+    assert latent.latent_grid(spatial) == (SIZE // 4, SIZE // 4, 3)
+    with pytest.raises(ValueError, match="vector latent"):
+        latent.latent_grid(toy_vae)
 
 
 def test_edit_protocol_separates_a_real_direction_from_its_controls(toy_vae):
@@ -431,8 +483,8 @@ def test_edit_protocol_separates_a_real_direction_from_its_controls(toy_vae):
     rng = np.random.default_rng(0)
     z_train = np.concatenate([rng.normal(-1.5, 0.2, (20, 2)), rng.normal(0.5, 0.2, (20, 2))]).astype(np.float32)
     t_train = np.arange(40) >= 20
-    v = latent.attribute_vector(z_train, t_train)
-    result = latent.edit_protocol(toy_vae, scorer, v, z_train[~t_train][:10], z_train[~t_train][10:], z_train, t_train,
+    vector_of = lambda labels: latent.attribute_vector(z_train, labels)  # noqa: E731
+    result = latent.edit_protocol(toy_vae, scorer, vector_of, t_train, z_train[~t_train][:10], z_train[~t_train][10:],
                                   n_null=20, strengths=(0.25, 0.5, 1.0), ssim_floor=0.0)
     tumour = result["tumour_vector"]
     assert tumour["strength"] in (0.25, 0.5, 1.0) and tumour["kept"] == 10 and tumour["flip_rate"] == 1.0
@@ -442,7 +494,7 @@ def test_edit_protocol_separates_a_real_direction_from_its_controls(toy_vae):
     assert tumour["wilson_95"]["low"] > 0.6 and tumour["wilson_95"]["high"] == pytest.approx(1.0)
     assert result["nulls"]["random direction"]["n"] == 20 and len(result["nulls"]["shuffled labels"]["flip_rates"]) == 20
     assert result["null_p95"] <= 1.0 and result["nulls"]["random direction"]["median"] < 1.0
-    strict = latent.edit_protocol(toy_vae, scorer, v, z_train[:5], z_train[5:10], z_train, t_train, n_null=2,
+    strict = latent.edit_protocol(toy_vae, scorer, vector_of, t_train, z_train[:5], z_train[5:10], n_null=2,
                                   ssim_floor=1.01)  # nothing can keep SSIM above 1: no kept edit, no rate
     assert strict["tumour_vector"]["kept"] == 0 and np.isnan(strict["tumour_vector"]["flip_rate"])
     assert strict["tumour_vector"]["chosen_by_tie_at_zero"]  # nothing flipped at any strength: the tie rule chose

@@ -30,7 +30,7 @@ class Profile:
     transfer_epochs: int  # epochs of each stage (frozen backbone, then last stage unfrozen)
     transfer_max_per_class: int | None  # cap per class and split for the transfer notebook (None: all)
     vae_image_size: int
-    vae_latent_dim: int  # length of the flat code (a vector latent)
+    vae_latent_dim: int  # length of the flat code (a spatial latent's must equal maps x grid cells: checked)
     vae_latent_channels: int  # > 0: a spatial latent, that many maps (flat length replaces vae_latent_dim)
     vae_filters: tuple[int, ...]  # encoder widths, one halving each: a spatial latent sits at side / 2**len
     vae_epochs: int
@@ -40,20 +40,27 @@ class Profile:
     ascent_steps: int
     explain_samples: int  # scans edited and walked per measurement in the latent notebooks
     edit_select_scans: int  # healthy training scans on which notebook 09 chooses each edit's strength
+    local_vector_scans: int | None  # training scans whose tumour positions build notebook 09's local vector (None: all)
     faithfulness_samples: int | None  # validation scans per half (layer selection, scoring); None: half of them
     unet_image_size: int  # pseudo-segmentation U-Net input side
     unet_epochs: int
     unet_train_samples: int  # cap on scans the U-Net trains on
     time_budget_min: float | None
 
+    def __post_init__(self):
+        side = self.vae_image_size // 2 ** len(self.vae_filters)
+        if self.vae_latent_channels and self.vae_latent_dim != side * side * self.vae_latent_channels:
+            raise ValueError(f"profile {self.name!r}: {self.vae_latent_channels} latent maps on the {side}x{side} grid make a "
+                             f"code of {side * side * self.vae_latent_channels} numbers, but vae_latent_dim is {self.vae_latent_dim}")
+
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", image_size=64, color="grayscale", max_per_class=16, batch_size=16, epochs=1,
         val_fraction=0.25, phantom_per_class=16, phantom_image_size=64, sweep_trials=2,
-        transfer_image_size=64, transfer_epochs=1, transfer_max_per_class=16, vae_image_size=64, vae_latent_dim=8,
-        vae_latent_channels=0, vae_filters=(16, 32, 64, 128), vae_epochs=1, vae_ssim_weight=3.0, vae_seeds=2,
-        vae_time_budget_min=None, ascent_steps=5, explain_samples=8, edit_select_scans=8, faithfulness_samples=8,
+        transfer_image_size=64, transfer_epochs=1, transfer_max_per_class=16, vae_image_size=64, vae_latent_dim=16,
+        vae_latent_channels=1, vae_filters=(16, 32, 64, 128), vae_epochs=1, vae_ssim_weight=3.0, vae_seeds=2,
+        vae_time_budget_min=None, ascent_steps=5, explain_samples=8, edit_select_scans=8, local_vector_scans=16, faithfulness_samples=8,
         unet_image_size=32, unet_epochs=1, unet_train_samples=32, time_budget_min=None,
     ),
     "default": Profile(
@@ -62,7 +69,7 @@ PROFILES: dict[str, Profile] = {
         sweep_trials=6, transfer_image_size=128, transfer_epochs=3, transfer_max_per_class=300, vae_image_size=128,
         vae_latent_dim=1024, vae_latent_channels=4, vae_filters=(16, 32, 64), vae_epochs=22,
         vae_ssim_weight=3.0, vae_seeds=3, vae_time_budget_min=15.0, ascent_steps=100, explain_samples=64,
-        edit_select_scans=256, faithfulness_samples=None, unet_image_size=64, unet_epochs=25, unet_train_samples=1200,
+        edit_select_scans=256, local_vector_scans=1024, faithfulness_samples=None, unet_image_size=64, unet_epochs=25, unet_train_samples=1200,
         time_budget_min=None,
     ),
     "full": Profile(
@@ -71,7 +78,7 @@ PROFILES: dict[str, Profile] = {
         sweep_trials=12, transfer_image_size=224, transfer_epochs=10, transfer_max_per_class=None, vae_image_size=128,
         vae_latent_dim=1024, vae_latent_channels=4, vae_filters=(16, 32, 64), vae_epochs=60,
         vae_ssim_weight=3.0, vae_seeds=3, vae_time_budget_min=None, ascent_steps=200, explain_samples=256,
-        edit_select_scans=512, faithfulness_samples=None, unet_image_size=128, unet_epochs=30, unet_train_samples=100000,
+        edit_select_scans=512, local_vector_scans=None, faithfulness_samples=None, unet_image_size=128, unet_epochs=30, unet_train_samples=100000,
         time_budget_min=None,
     ),
 }

@@ -1,7 +1,7 @@
 """Experiments in a VAE's latent space, each with a number attached. One module per job:
 
 - :mod:`~brainmri.latent.space`: encode to latent means, decode, class means, 2-D maps, the
-  attribute vector ``mean(tumour) - mean(healthy)``, walks (lerp, slerp) and edits ``z + a * v``;
+  attribute vector ``mean(tumour) - mean(healthy)`` (global, or local on a spatial latent's grid), walks (lerp, slerp) and edits ``z + a * v``;
 - :mod:`~brainmri.latent.judge`: the classifier's P(tumour) of decoded images (:class:`TumourScorer`);
 - :mod:`~brainmri.latent.probe`: a linear probe on latent means and the encoder fine-tuned as a classifier;
 - :mod:`~brainmri.latent.ascent`: gradient ascent to the "purest tumour", in latent and in pixel space;
@@ -32,7 +32,7 @@ from brainmri.latent.probe import binary_scores, encoder_classifier, finetune_en
 from brainmri.latent.scorecard import read_scorecard, update_scorecard, verdict
 from brainmri.latent.shape_study import NUISANCES, nuisance_adjusted_vector, nuisance_table, shape_matched_vector
 from brainmri.latent.space import (WALKS, attribute_vector, class_means, decode, edit, embed_2d, encode_means,
-                                   lerp, slerp)
+                                   latent_grid, lerp, local_attribute_vector, slerp)
 from brainmri.latent.stats import bootstrap_interval, kernel_inception_distance, wilson_interval
 from brainmri.latent.vae_study import LatentKind, latent_kinds, profile_seeds, reconstruction_study, seed_spread
 
@@ -42,8 +42,8 @@ __all__ = [
     "best_step", "binary_scores", "bootstrap_interval", "choose_strengths", "class_means", "collapse_diagnostics", "compare_vectors",
     "decode", "edit", "edit_outcomes", "edit_protocol", "embed_2d", "encode_means", "encoder_classifier",
     "explainer_regions", "faithful_explainer", "findings_markdown", "finetune_encoder", "fit_probe", "flip_counts",
-    "judge_features", "kernel_inception_distance", "kid_drop", "label_edit_curve", "latent_ascent", "latent_kinds",
-    "lerp", "linear_probe", "location_groups", "mask_areas", "mask_centroids", "mean_pairwise_distance", "measure",
+    "judge_features", "kernel_inception_distance", "kid_drop", "label_edit_curve", "latent_ascent", "latent_grid",
+    "latent_kinds", "lerp", "linear_probe", "local_attribute_vector", "location_groups", "mask_areas", "mask_centroids", "mean_pairwise_distance", "measure",
     "measure_curve", "nuisance_adjusted_vector", "nuisance_table", "null_vectors", "pixel_ascent",
     "position_experiment", "position_readout", "profile_seeds", "protocol_scores", "read_scorecard", "reconstruction_study", "reference_codes",
     "region_enrichment", "ridge_readout", "seed_spread", "selection_curve", "setup", "shape_matched_vector", "shape_shift",

@@ -130,18 +130,23 @@ def flip_counts(p: np.ndarray, ssim: np.ndarray, base_p: np.ndarray,
     return (kept & (p >= 0.5)).sum(-1), kept.sum(-1)
 
 
-def null_vectors(z: np.ndarray, is_tumour: np.ndarray, length: float, n: int, seed: int = config.SEED) -> dict[str, np.ndarray]:
-    """The controls a tumour vector must beat, ``n`` of each, all rescaled to ``length`` (the tumour
-    vector's norm) so that they differ from it in direction only: attribute vectors of randomly
-    shuffled tumour labels, and random Gaussian directions."""
+def null_vectors(vector_of: Callable[[np.ndarray], np.ndarray], is_tumour: np.ndarray, v: np.ndarray, n: int,
+                 seed: int = config.SEED) -> dict[str, np.ndarray]:
+    """The controls a tumour vector ``v = vector_of(is_tumour)`` must beat, ``n`` of each, all
+    rescaled to ``v``'s length so that they differ from it in direction only: the same recipe
+    ``vector_of`` given randomly shuffled tumour labels, and random Gaussian directions on ``v``'s
+    support (every coordinate of a dense vector; the cells a local vector changes, so that a local
+    edit is compared with local noise)."""
     rng = np.random.default_rng(seed)
     is_tumour = np.asarray(is_tumour, bool)
-    shuffled = np.stack([z[perm].mean(0) - z[~perm].mean(0) for perm in (rng.permutation(is_tumour) for _ in range(n))])
-    random = rng.standard_normal((n, *z.shape[1:])).astype(np.float32)
+    v = np.asarray(v, np.float32)
+    shuffled = np.stack([vector_of(perm) for perm in (rng.permutation(is_tumour) for _ in range(n))])
+    random = rng.standard_normal((n, *v.shape)).astype(np.float32) * (v != 0)
+    length = float(np.linalg.norm(v))
 
-    def rescale(v):
-        norms = np.linalg.norm(_flat(v), axis=1).reshape((-1,) + (1,) * (v.ndim - 1))
-        return (v / np.maximum(norms, 1e-12) * length).astype(np.float32)
+    def rescale(vectors):
+        norms = np.linalg.norm(_flat(vectors), axis=1).reshape((-1,) + (1,) * (vectors.ndim - 1))
+        return (vectors / np.maximum(norms, 1e-12) * length).astype(np.float32)
     return {"shuffled labels": rescale(shuffled), "random direction": rescale(random)}
 
 
@@ -224,17 +229,19 @@ def compare_vectors(vae: VAE, scorer: TumourScorer, vectors: dict[str, np.ndarra
             for i, name in enumerate(vectors)}
 
 
-def edit_protocol(vae: VAE, scorer: TumourScorer, v: np.ndarray, z_select: np.ndarray, z_score: np.ndarray,
-                  z_train: np.ndarray, t_train: np.ndarray, *, n_null: int = NULLS_PER_FAMILY, strengths=PROTOCOL_STRENGTHS,
-                  ssim_floor: float = SSIM_FLOOR, seed: int = config.SEED) -> dict:
-    """The edit protocol, fixed before any scan is scored: the tumour vector ``v`` and ``n_null``
-    controls of each kind (:func:`null_vectors`, built from the training codes ``z_train`` and
-    labels ``t_train``) go through :func:`protocol_scores` alike. Reports the tumour vector's flip
-    rate among kept edits with its Wilson interval, and each control family's flip rates and 95th
-    percentile (``null_p95``: over both families together)."""
-    nulls = null_vectors(z_train, t_train, float(np.linalg.norm(v)), n_null, seed)
+def edit_protocol(vae: VAE, scorer: TumourScorer, vector_of: Callable[[np.ndarray], np.ndarray], t_train: np.ndarray,
+                  z_select: np.ndarray, z_score: np.ndarray, *, n_null: int = NULLS_PER_FAMILY,
+                  strengths=PROTOCOL_STRENGTHS, ssim_floor: float = SSIM_FLOOR, seed: int = config.SEED) -> dict:
+    """The edit protocol, fixed before any scan is scored: the tumour vector ``vector_of(t_train)``
+    (a recipe given the training scans' tumour labels, e.g. ``lambda t: attribute_vector(z_train, t)``)
+    and ``n_null`` controls of each kind (:func:`null_vectors`: the recipe on shuffled labels, random
+    directions) go through :func:`protocol_scores` alike. Reports the tumour vector's flip rate among
+    kept edits with its Wilson interval, and each control family's flip rates and 95th percentile
+    (``null_p95``: over both families together)."""
+    v = np.asarray(vector_of(np.asarray(t_train, bool)), np.float32)
+    nulls = null_vectors(vector_of, t_train, v, n_null, seed)
     names = ["tumour vector"] + [name for name, vs in nulls.items() for _ in vs]
-    vectors = np.concatenate([np.asarray(v, np.float32)[None], *nulls.values()])
+    vectors = np.concatenate([v[None], *nulls.values()])
     scores = protocol_scores(vae, scorer, vectors, z_select, z_score, strengths=strengths, ssim_floor=ssim_floor)
     flips, kept = int(scores["flips"][0]), int(scores["kept"][0])
     family = {name: scores["flip_rate"][[i for i, n in enumerate(names) if n == name]] for name in nulls}

@@ -44,6 +44,27 @@ The controls, each through the same protocol at the tumour vector's length, reac
 {protocol["null_p95"]:.0%} ({families}): {_target("flip_rate_null_p95", protocol["null_p95"])}. In the judge's feature space the
 edits bring healthy decodings {kid["drop_fraction"]:.0%} closer to reconstructed tumour scans (KID
 {kid["kid_unedited"]:.4f} -> {kid["kid_edited"]:.4f}): {_target("kid_drop_fraction", kid["drop_fraction"])}.
+{local_markdown(record)}"""
+
+
+def local_markdown(record: dict) -> str:
+    """The local tumour vector under the same protocol, against its controls: local noise on the
+    same cells and the same recipe on shuffled labels."""
+    local, kid = record["local_protocol"], record["local_kid"]
+    tumour, nulls = local["tumour_vector"], local["nulls"]
+    if not tumour["kept"]:
+        verdict = "with no edit kept it has nothing to compare"
+    elif all(tumour["flip_rate"] > family["p95"] for family in nulls.values()):
+        verdict = "it beats both"
+    else:
+        verdict = ("it does not beat its controls, so its flips say that a large local change looks like a lesion to "
+                   "the judge, not that the vector carries one")
+    return f"""
+**A local tumour vector** (the tumours' mean deviation around their position, at the global vector's length) flips
+{_rate(tumour)} at a = {tumour["strength"]:g}. Random directions on the same cells reach a 95th percentile of
+{nulls["random direction"]["p95"]:.0%} (median {nulls["random direction"]["median"]:.0%}), the recipe on shuffled labels
+{nulls["shuffled labels"]["p95"]:.0%}: {verdict}.
+Its edits come {kid["drop_fraction"]:.0%} closer to reconstructed tumour scans (KID).
 """
 
 
@@ -60,9 +81,10 @@ def guesses_markdown(record: dict) -> str:
         low, high = mean[f"enrichment_{key}_95"]
         return f"{mean[f'enrichment_{key}']:.2f} ({low:.2f}-{high:.2f})"
     grows = "grows" if area["spearman_changed_area"] > 0.5 else "does not grow clearly"
+    brightness = "" if widest == "brightness" else f"; brightness {gap['brightness']['cohens_d']:+.2f}"
     return f"""
 **Shape and source (guess 3).** In the data, tumour and healthy heads differ most in {widest.replace("_", " ")}
-(Cohen's d {gap[widest]["cohens_d"]:+.2f}; brightness {gap["brightness"]["cohens_d"]:+.2f}). With the directions of brightness, contrast,
+(Cohen's d {gap[widest]["cohens_d"]:+.2f}{brightness}). With the directions of brightness, contrast,
 view (left-right symmetry) and shape projected out, {adjustment["norm_left"]:.0%} of the tumour vector's length is
 left (the nuisance most aligned with it: {largest[0]}, cosine {largest[1]:+.2f}). Flip rates under the protocol: naive
 {_rate(vectors["v (naive)"])}; shape-matched {_rate(vectors["v (shape-matched)"])}; nuisances projected out

@@ -62,6 +62,47 @@ def attribute_vector(z: np.ndarray, is_tumour: np.ndarray) -> np.ndarray:
     return z[is_tumour].mean(axis=0) - z[~is_tumour].mean(axis=0)
 
 
+def latent_grid(vae: VAE) -> tuple[int, int, int]:
+    """``(side, side, maps)`` of a spatial latent, whose flat codes are these maps in row-major order."""
+    try:
+        return tuple(vae.encoder.get_layer("z_mean_map").output.shape[1:])
+    except ValueError:
+        raise ValueError(f"{vae.name!r} has a vector latent: it has no grid of cells") from None
+
+
+def local_attribute_vector(z: np.ndarray, is_tumour: np.ndarray, points: np.ndarray, grid: tuple[int, int, int],
+                           window: float = 0.4, length: float | None = None) -> np.ndarray:
+    """The tumour vector of a spatial latent, kept local. Each tumour code's deviation from the
+    healthy mean code is cut out in a square of cells centred on its tumour (``points``: one (row,
+    column) per code, as fractions of the side, e.g. the centroids of an explainer's maps); the
+    squares, aligned on their tumours, are averaged and placed at the tumours' median cell, zero
+    elsewhere. The square's side is about ``window`` of the grid's (odd, at least 3 cells); with
+    ``length``, the vector is rescaled to that norm (e.g. the global vector's, so that the two
+    differ in where they put their change, not in how much).
+
+    The global vector averages tumours at every position into one diffuse change; this one says
+    what a tumour looks like in the code around it, in one place."""
+    side, _, maps = grid
+    is_tumour = np.asarray(is_tumour, bool)
+    if is_tumour.all() or not is_tumour.any():
+        raise ValueError(f"need both tumour and healthy samples, got {int(is_tumour.sum())} of {len(is_tumour)} tumour")
+    if len(points) != len(z):
+        raise ValueError(f"one tumour position per code is needed: {len(points)} positions for {len(z)} codes")
+    codes = np.asarray(z, np.float32).reshape(len(z), side, side, maps)
+    radius = max(1, round(window * side / 2))
+    cells = np.clip((np.asarray(points)[is_tumour] * side).astype(int), 0, side - 1)
+    padded = np.pad(codes[is_tumour] - codes[~is_tumour].mean(0), ((0, 0), (radius, radius), (radius, radius), (0, 0)))
+    offsets = np.arange(2 * radius + 1)
+    rows = cells[:, 0, None, None] + offsets[None, :, None]
+    cols = cells[:, 1, None, None] + offsets[None, None, :]
+    stamp = padded[np.arange(len(cells))[:, None, None], rows, cols].mean(0)
+    vector = np.zeros((side + 2 * radius, side + 2 * radius, maps), np.float32)
+    row, col = np.median(cells, axis=0).astype(int)
+    vector[row:row + 2 * radius + 1, col:col + 2 * radius + 1] = stamp
+    vector = vector[radius:radius + side, radius:radius + side].reshape(-1)
+    return vector if length is None else vector / max(float(np.linalg.norm(vector)), 1e-12) * np.float32(length)
+
+
 def lerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``(T, ..., d)`` points ``(1 - t) z0 + t z1``."""
     t = np.asarray(t, np.float32).reshape((-1,) + (1,) * np.ndim(z0))
