@@ -47,8 +47,13 @@ class Profile:
     unet_train_samples: int  # cap on scans the U-Net trains on
     time_budget_min: float | None
 
+    @property
+    def vae_latent_side(self) -> int:
+        """Side of the VAE's last feature grid (one halving per encoder stage): a spatial latent's grid."""
+        return self.vae_image_size // 2 ** len(self.vae_filters)
+
     def __post_init__(self):
-        side = self.vae_image_size // 2 ** len(self.vae_filters)
+        side = self.vae_latent_side
         if self.vae_latent_channels and self.vae_latent_dim != side * side * self.vae_latent_channels:
             raise ValueError(f"profile {self.name!r}: {self.vae_latent_channels} latent maps on the {side}x{side} grid make a "
                              f"code of {side * side * self.vae_latent_channels} numbers, but vae_latent_dim is {self.vae_latent_dim}")

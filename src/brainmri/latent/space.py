@@ -56,10 +56,16 @@ def embed_2d(z: np.ndarray, seed: int = config.SEED) -> dict[str, np.ndarray]:
 
 def attribute_vector(z: np.ndarray, is_tumour: np.ndarray) -> np.ndarray:
     """``mean(z | tumour) - mean(z | healthy)``: the naive "tumour direction"."""
+    is_tumour = _both_groups(is_tumour)
+    return z[is_tumour].mean(axis=0) - z[~is_tumour].mean(axis=0)
+
+
+def _both_groups(is_tumour: np.ndarray) -> np.ndarray:
+    """``is_tumour`` as booleans, refused unless it holds both tumour and healthy samples."""
     is_tumour = np.asarray(is_tumour, bool)
     if is_tumour.all() or not is_tumour.any():
         raise ValueError(f"need both tumour and healthy samples, got {int(is_tumour.sum())} of {len(is_tumour)} tumour")
-    return z[is_tumour].mean(axis=0) - z[~is_tumour].mean(axis=0)
+    return is_tumour
 
 
 def latent_grid(vae: VAE) -> tuple[int, int, int]:
@@ -83,9 +89,7 @@ def local_attribute_vector(z: np.ndarray, is_tumour: np.ndarray, points: np.ndar
     The global vector averages tumours at every position into one diffuse change; this one says
     what a tumour looks like in the code around it, in one place."""
     side, _, maps = grid
-    is_tumour = np.asarray(is_tumour, bool)
-    if is_tumour.all() or not is_tumour.any():
-        raise ValueError(f"need both tumour and healthy samples, got {int(is_tumour.sum())} of {len(is_tumour)} tumour")
+    is_tumour = _both_groups(is_tumour)
     if len(points) != len(z):
         raise ValueError(f"one tumour position per code is needed: {len(points)} positions for {len(z)} codes")
     codes = np.asarray(z, np.float32).reshape(len(z), side, side, maps)

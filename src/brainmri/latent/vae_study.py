@@ -31,8 +31,7 @@ def latent_kinds(profile: config.Profile) -> tuple[LatentKind, LatentKind]:
     """The profile's latent kind, then the other one at about the same length: a vector as long as
     the spatial latent's flat code, or as many maps on the last grid as fill the vector's length
     (at least one)."""
-    n_down = len(profile.vae_filters)
-    side = profile.vae_image_size // 2**n_down
+    n_down, side = len(profile.vae_filters), profile.vae_latent_side
     if profile.vae_latent_channels:
         length = latent_size(profile.vae_image_size, profile.vae_latent_dim, profile.vae_latent_channels, n_down)
         spatial = LatentKind(f"spatial {profile.vae_latent_channels}x{side}x{side}", length, profile.vae_latent_channels)
