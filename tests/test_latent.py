@@ -448,6 +448,15 @@ def test_random_controls_of_a_local_vector_stay_on_its_cells():
     np.testing.assert_allclose(np.linalg.norm(random, axis=1), 5.0, rtol=1e-5)
 
 
+def test_with_norm_rescales_one_vector_or_each_of_a_stack_and_keeps_directions():
+    stack = np.array([[3.0, 4.0], [0.0, -2.0], [0.0, 0.0]], np.float32)
+    scaled = latent.with_norm(stack, 10.0)
+    np.testing.assert_allclose(scaled, [[6.0, 8.0], [0.0, -10.0], [0.0, 0.0]])  # a zero vector stays zero
+    np.testing.assert_allclose(latent.with_norm(stack[0], 1.0), [0.6, 0.8])
+    grids = np.ones((2, 3, 3, 2), np.float32)  # spatial codes: each one's norm over all its cells
+    np.testing.assert_allclose(np.linalg.norm(latent.with_norm(grids, 2.0).reshape(2, -1), axis=1), 2.0, rtol=1e-6)
+
+
 def test_local_attribute_vector_moves_each_tumours_deviation_to_the_median_cell():
     """A 5x5 grid with one map: healthy codes are 0, each tumour code is 1 at its tumour's cell and
     2 beside it; the local vector carries that pattern to the tumours' median cell, zero elsewhere."""

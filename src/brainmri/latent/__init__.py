@@ -32,7 +32,7 @@ from brainmri.latent.probe import binary_scores, encoder_classifier, finetune_en
 from brainmri.latent.scorecard import read_scorecard, update_scorecard, verdict
 from brainmri.latent.shape_study import NUISANCES, nuisance_adjusted_vector, nuisance_table, shape_matched_vector
 from brainmri.latent.space import (WALKS, attribute_vector, class_means, decode, edit, embed_2d, encode_means,
-                                   latent_grid, lerp, local_attribute_vector, slerp)
+                                   latent_grid, lerp, local_attribute_vector, slerp, with_norm)
 from brainmri.latent.stats import bootstrap_interval, kernel_inception_distance, wilson_interval
 from brainmri.latent.vae_study import LatentKind, latent_kinds, profile_seeds, reconstruction_study, seed_spread
 
@@ -48,5 +48,5 @@ __all__ = [
     "position_experiment", "position_readout", "profile_seeds", "protocol_scores", "read_scorecard", "reconstruction_study", "reference_codes",
     "region_enrichment", "ridge_readout", "seed_spread", "selection_curve", "setup", "shape_matched_vector", "shape_shift",
     "slerp", "strength_curves", "to_classifier_input", "update_scorecard", "vae_markdown", "vector_edit_curve", "verdict", "walk_curve",
-    "wilson_interval",
+    "wilson_interval", "with_norm",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 from brainmri import config, shape
 from brainmri.latent.judge import TumourScorer, to_classifier_input
 from brainmri.latent.stats import kernel_inception_distance, wilson_interval
-from brainmri.latent.space import WALKS, decode
+from brainmri.latent.space import WALKS, decode, with_norm
 from brainmri.models.vae import VAE, ssim_per_image
 
 EDIT_STEPS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)  # a in z + a * v; a = 1 moves the healthy mean to the tumour mean
@@ -86,12 +86,6 @@ SSIM_FLOOR = 0.8  # an edit counts only if its decoding keeps this SSIM to the u
 NULLS_PER_FAMILY = 100  # shuffled-label vectors, and random directions, each through the protocol
 
 
-def _flat(z: np.ndarray) -> np.ndarray:
-    """Codes as rows (a spatial latent is flattened), so norms and distances treat every shape alike."""
-    z = np.asarray(z, np.float32)
-    return z.reshape(len(z), -1)
-
-
 def edit_outcomes(vae: VAE, z: np.ndarray, vectors: np.ndarray, strengths, scorer: TumourScorer, *,
                   base: np.ndarray | None = None, judge_from_ssim: float | None = None,
                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -143,11 +137,7 @@ def null_vectors(vector_of: Callable[[np.ndarray], np.ndarray], is_tumour: np.nd
     shuffled = np.stack([vector_of(perm) for perm in (rng.permutation(is_tumour) for _ in range(n))])
     random = rng.standard_normal((n, *v.shape)).astype(np.float32) * (v != 0)
     length = float(np.linalg.norm(v))
-
-    def rescale(vectors):
-        norms = np.linalg.norm(_flat(vectors), axis=1).reshape((-1,) + (1,) * (vectors.ndim - 1))
-        return (vectors / np.maximum(norms, 1e-12) * length).astype(np.float32)
-    return {"shuffled labels": rescale(shuffled), "random direction": rescale(random)}
+    return {"shuffled labels": with_norm(shuffled, length), "random direction": with_norm(random, length)}
 
 
 def strength_curves(vae: VAE, scorer: TumourScorer, vectors: np.ndarray, z_select: np.ndarray, base: np.ndarray,

@@ -104,7 +104,16 @@ def local_attribute_vector(z: np.ndarray, is_tumour: np.ndarray, points: np.ndar
     row, col = np.median(cells, axis=0).astype(int)
     vector[row:row + 2 * radius + 1, col:col + 2 * radius + 1] = stamp
     vector = vector[radius:radius + side, radius:radius + side].reshape(-1)
-    return vector if length is None else vector / max(float(np.linalg.norm(vector)), 1e-12) * np.float32(length)
+    return vector if length is None else with_norm(vector, length)
+
+
+def with_norm(vectors: np.ndarray, length: float) -> np.ndarray:
+    """``vectors`` rescaled to Euclidean norm ``length``: one flat vector, or a stack of them along the first axis
+    (each code flattened, so a spatial latent is measured like any other)."""
+    vectors = np.asarray(vectors, np.float32)
+    rows = vectors.reshape(1 if vectors.ndim == 1 else len(vectors), -1)
+    norms = np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    return (rows / norms * np.float32(length)).reshape(vectors.shape)
 
 
 def lerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
