@@ -74,7 +74,7 @@ PROFILES: dict[str, Profile] = {
         sweep_trials=6, transfer_image_size=128, transfer_epochs=3, transfer_max_per_class=300, vae_image_size=128,
         vae_latent_dim=1024, vae_latent_channels=4, vae_filters=(16, 32, 64), vae_epochs=22,
         vae_ssim_weight=3.0, vae_seeds=3, vae_time_budget_min=15.0, ascent_steps=100, explain_samples=64,
-        edit_select_scans=256, local_vector_scans=1024, faithfulness_samples=None, unet_image_size=64, unet_epochs=25, unet_train_samples=1200,
+        edit_select_scans=256, local_vector_scans=None, faithfulness_samples=None, unet_image_size=64, unet_epochs=25, unet_train_samples=1200,
         time_budget_min=None,
     ),
     "full": Profile(
