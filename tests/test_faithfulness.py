@@ -15,7 +15,6 @@ from brainmri.explain.faithfulness import (
     gaussian_maps,
     perturbation_curve,
     random_maps,
-    paired_difference_interval,
     rank_explainers,
     saliency_ranks,
     score_chosen_map,
@@ -184,18 +183,6 @@ def test_rank_explainers_counts_measures_against_baselines_scored_on_the_same_im
     expected = sum(beats(table, "fine", ("random", "centred Gaussian")).values())
     assert [row["map"] for row in rows] == ["Grad-CAM @ fine_out"]
     assert rows[0]["measures_beating_baselines"] == expected
-
-
-def test_paired_difference_interval():
-    same = np.linspace(0, 1, 50)
-    assert paired_difference_interval(same, same) == (0.0, 0.0, 0.0)
-    assert np.allclose(paired_difference_interval(same + 1, same), 1.0)
-    noisy = np.random.default_rng(0).normal(0.5, 1.0, 400)
-    mean, low, high = paired_difference_interval(noisy, np.zeros(400))
-    assert low < 0.5 < high and low > 0 and np.isclose(mean, noisy.mean())
-    assert high - low < 0.3  # about 4 standard errors of 0.05
-    with pytest.raises(ValueError, match="same length"):
-        paired_difference_interval(np.zeros(3), np.zeros(4))
 
 
 def test_rank_explainers_needs_a_layer_and_an_explainer():

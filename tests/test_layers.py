@@ -3,7 +3,7 @@
 The layers, bottom to top (CONTRIBUTING.md, "Layers"):
 
 0. shared utilities: config (profiles, paths), hardware (strategy, precision, XLA), results
-   (provenance, saved results), tables (Markdown tables), benchmarking, and the ``brainmri.plots``
+   (provenance, saved results), tables (Markdown tables), benchmarking, stats (intervals, KID), and the ``brainmri.plots``
    package itself (``save_fig``);
 1. data;
 2. models (builders, custom layers, loading);
@@ -31,7 +31,8 @@ PACKAGE = "brainmri"
 # (layer name, exact module names, module-name prefixes); a prefix also matches its submodules.
 LAYERS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("shared utilities", ("brainmri", "brainmri.plots"),
-     ("brainmri.config", "brainmri.hardware", "brainmri.results", "brainmri.tables", "brainmri.benchmarking")),
+     ("brainmri.config", "brainmri.hardware", "brainmri.results", "brainmri.tables", "brainmri.benchmarking",
+      "brainmri.stats")),
     ("data", (), ("brainmri.data",)),
     ("models", (), ("brainmri.models",)),
     ("training and evaluation", (), ("brainmri.train", "brainmri.evaluate")),

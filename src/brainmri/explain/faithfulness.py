@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from brainmri.config import SEED
 from brainmri.explain.gradcam import EXPLAINERS, GradCAM, heatmaps_in_batches, upsample_and_normalise
+from brainmri.stats import paired_difference_interval
 
 DEFAULT_STEPS = 10  # 10% of the pixels per step: 2 x 11 forward passes per map
 
@@ -208,24 +209,6 @@ def rank_explainers(
                "measures_beating_baselines": sum(beats(rows, row["map"], BASELINES).values())}
               for row in rows if row["map"] in where]
     return sorted(ranked, key=lambda row: (-row["measures_beating_baselines"], -row["insertion_minus_deletion"]))
-
-
-def paired_difference_interval(a: np.ndarray, b: np.ndarray, *, confidence: float = 0.95,
-                               resamples: int = 2000, seed: int = SEED) -> tuple[float, float, float]:
-    """Mean of ``a - b`` over paired per-image scores and its percentile bootstrap interval.
-
-    Two maps scored on the same scans differ scan by scan; resampling the scans (not the two
-    columns separately) keeps the pairing, so the interval says whether the mean difference would
-    survive another draw of scans.
-    """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.ndim != 1 or a.shape != b.shape or len(a) < 2:
-        raise ValueError(f"paired scores must be two 1-D arrays of the same length >= 2; got shapes {a.shape}, {b.shape}")
-    diff = a - b
-    picks = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(diff[picks].mean(axis=1), [tail, 100 - tail])
-    return float(diff.mean()), float(low), float(high)
 
 
 def auc_differences(curves: dict[str, dict[str, Curve]], name: str, baselines: tuple[str, ...] = BASELINES,

@@ -7,7 +7,6 @@
 - :mod:`~brainmri.latent.ascent`: gradient ascent to the "purest tumour", in latent and in pixel space;
 - :mod:`~brainmri.latent.edits`: flip rate, SSIM and head shape along an edit, a walk or a label slide,
   and the edit protocol fixed in advance, with null controls and KID (:func:`edit_protocol`);
-- :mod:`~brainmri.latent.stats`: Wilson and bootstrap intervals, kernel inception distance;
 - the three guesses of the original experiment: position (:mod:`~brainmri.latent.position`, with the
   phantom's positive control), shape and source (:mod:`~brainmri.latent.shape_study`) and too few
   labels (the conditional VAE through :func:`label_edit_curve`, and a continuous attribute in
@@ -33,7 +32,7 @@ from brainmri.latent.scorecard import read_scorecard, update_scorecard, verdict
 from brainmri.latent.shape_study import NUISANCES, nuisance_adjusted_vector, nuisance_table, shape_matched_vector
 from brainmri.latent.space import (WALKS, attribute_vector, class_means, decode, edit, embed_2d, encode_means,
                                    latent_grid, lerp, local_attribute_vector, slerp, with_norm)
-from brainmri.latent.stats import bootstrap_interval, kernel_inception_distance, wilson_interval
+from brainmri.stats import bootstrap_interval, kernel_inception_distance, wilson_interval
 from brainmri.latent.vae_study import LatentKind, latent_kinds, profile_seeds, reconstruction_study, seed_spread
 
 __all__ = [

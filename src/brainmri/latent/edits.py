@@ -10,7 +10,7 @@ import numpy as np
 
 from brainmri import config, shape
 from brainmri.latent.judge import TumourScorer, to_classifier_input
-from brainmri.latent.stats import kernel_inception_distance, wilson_interval
+from brainmri.stats import kernel_inception_distance, wilson_interval
 from brainmri.latent.space import WALKS, decode, with_norm
 from brainmri.models.vae import VAE, ssim_per_image
 

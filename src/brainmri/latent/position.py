@@ -19,7 +19,7 @@ from brainmri import config, results
 from brainmri.explain.gradcam import EXPLAINERS, Explainer, GradCAM, block_outputs
 from brainmri.latent.probe import ridge_readout
 from brainmri.latent.space import decode
-from brainmri.latent.stats import bootstrap_interval
+from brainmri.stats import bootstrap_interval
 from brainmri.models.vae import VAE
 
 
