@@ -3,8 +3,8 @@
 The layers, bottom to top (CONTRIBUTING.md, "Layers"):
 
 0. shared utilities: config (profiles, paths), hardware (strategy, precision, XLA), results
-   (provenance, saved results), tables (Markdown tables), benchmarking, stats (intervals, KID), and the ``brainmri.plots``
-   package itself (``save_fig``);
+   (provenance, saved results), tables (Markdown tables), benchmarking, stats (intervals, KID), and the
+   ``brainmri.plots`` package itself (``save_fig``);
 1. data;
 2. models (builders, custom layers, loading);
 3. training and evaluation: train, evaluate;

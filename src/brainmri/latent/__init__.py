@@ -32,8 +32,8 @@ from brainmri.latent.scorecard import read_scorecard, update_scorecard, verdict
 from brainmri.latent.shape_study import NUISANCES, nuisance_adjusted_vector, nuisance_table, shape_matched_vector
 from brainmri.latent.space import (WALKS, attribute_vector, class_means, decode, edit, embed_2d, encode_means,
                                    latent_grid, lerp, local_attribute_vector, slerp, with_norm)
-from brainmri.stats import bootstrap_interval, kernel_inception_distance, wilson_interval
 from brainmri.latent.vae_study import LatentKind, latent_kinds, profile_seeds, reconstruction_study, seed_spread
+from brainmri.stats import bootstrap_interval, kernel_inception_distance, wilson_interval
 
 __all__ = [
     "EDIT_STEPS", "LatentKind", "LatentSetup", "NUISANCES", "NULLS_PER_FAMILY", "PROTOCOL_STRENGTHS", "PositionStudy", "SSIM_FLOOR", "Trajectory",

@@ -10,9 +10,9 @@ import numpy as np
 
 from brainmri import config, shape
 from brainmri.latent.judge import TumourScorer, to_classifier_input
-from brainmri.stats import kernel_inception_distance, wilson_interval
 from brainmri.latent.space import WALKS, decode, with_norm
 from brainmri.models.vae import VAE, ssim_per_image
+from brainmri.stats import kernel_inception_distance, wilson_interval
 
 EDIT_STEPS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)  # a in z + a * v; a = 1 moves the healthy mean to the tumour mean
 

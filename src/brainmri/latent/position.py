@@ -19,8 +19,8 @@ from brainmri import config, results
 from brainmri.explain.gradcam import EXPLAINERS, Explainer, GradCAM, block_outputs
 from brainmri.latent.probe import ridge_readout
 from brainmri.latent.space import decode
-from brainmri.stats import bootstrap_interval
 from brainmri.models.vae import VAE
+from brainmri.stats import bootstrap_interval
 
 
 def mask_centroids(masks: np.ndarray) -> np.ndarray:
