@@ -463,10 +463,20 @@ def test_edit_protocol_separates_a_real_direction_from_its_controls(toy_vae):
     assert tumour["wilson_95"]["low"] > 0.6 and tumour["wilson_95"]["high"] == pytest.approx(1.0)
     assert result["nulls"]["random direction"]["n"] == 20 and len(result["nulls"]["shuffled labels"]["flip_rates"]) == 20
     assert result["null_p95"] <= 1.0 and result["nulls"]["random direction"]["median"] < 1.0
+    assert result["verdict"] == latent.control_verdict(tumour, result["nulls"])
     strict = latent.edit_protocol(toy_vae, scorer, vector_of, t_train, z_train[:5], z_train[5:10], n_null=2,
                                   ssim_floor=1.01)  # nothing can keep SSIM above 1: no kept edit, no rate
     assert strict["tumour_vector"]["kept"] == 0 and np.isnan(strict["tumour_vector"]["flip_rate"])
     assert strict["tumour_vector"]["chosen_by_tie_at_zero"]  # nothing flipped at any strength: the tie rule chose
+    assert strict["verdict"] == "kept no edit"
+
+
+def test_control_verdict_needs_the_rate_above_every_familys_95th_percentile():
+    nulls = {"shuffled labels": {"p95": 0.2}, "random direction": {"p95": 0.1}}
+    assert latent.control_verdict({"kept": 50, "flip_rate": 0.21}, nulls) == "beats its controls"
+    assert latent.control_verdict({"kept": 50, "flip_rate": 0.2}, nulls) == "does not beat its controls"
+    assert latent.control_verdict({"kept": 50, "flip_rate": 0.15}, nulls) == "does not beat its controls"
+    assert latent.control_verdict({"kept": 0, "flip_rate": float("nan")}, nulls) == "kept no edit"
 
 
 def _feature_classifier():

@@ -19,7 +19,7 @@ from brainmri.latent.ascent import (Trajectory, ascent_summary, collapse_diagnos
                                     pixel_ascent, reference_codes)
 from brainmri.latent.context import LatentSetup, setup
 from brainmri.latent.edits import (EDIT_STEPS, NULLS_PER_FAMILY, PROTOCOL_STRENGTHS, SSIM_FLOOR, best_step, compare_vectors,
-                                   choose_strengths, edit_outcomes, edit_protocol, flip_counts, judge_features,
+                                   choose_strengths, control_verdict, edit_outcomes, edit_protocol, flip_counts, judge_features,
                                    kid_drop, label_edit_curve, measure, measure_curve, null_vectors, protocol_scores,
                                    selection_curve, shape_shift, strength_curves, vector_edit_curve, walk_curve)
 from brainmri.latent.findings import ascent_markdown, findings_markdown, vae_markdown
@@ -38,7 +38,7 @@ from brainmri.stats import bootstrap_interval, kernel_inception_distance, wilson
 __all__ = [
     "EDIT_STEPS", "LatentKind", "LatentSetup", "NUISANCES", "NULLS_PER_FAMILY", "PROTOCOL_STRENGTHS", "PositionStudy", "SSIM_FLOOR", "Trajectory",
     "TumourScorer", "WALKS", "area_conditioned_edits", "ascent_markdown", "ascent_summary", "attribute_vector",
-    "best_step", "binary_scores", "bootstrap_interval", "choose_strengths", "class_means", "collapse_diagnostics", "compare_vectors",
+    "best_step", "binary_scores", "bootstrap_interval", "choose_strengths", "class_means", "control_verdict", "collapse_diagnostics", "compare_vectors",
     "decode", "edit", "edit_outcomes", "edit_protocol", "embed_2d", "encode_means", "encoder_classifier",
     "explainer_regions", "faithful_explainer", "findings_markdown", "finetune_encoder", "fit_probe", "flip_counts",
     "judge_features", "kernel_inception_distance", "kid_drop", "label_edit_curve", "latent_ascent", "latent_grid",

@@ -227,7 +227,7 @@ def edit_protocol(vae: VAE, scorer: TumourScorer, vector_of: Callable[[np.ndarra
     and ``n_null`` controls of each kind (:func:`null_vectors`: the recipe on shuffled labels, random
     directions) go through :func:`protocol_scores` alike. Reports the tumour vector's flip rate among
     kept edits with its Wilson interval, and each control family's flip rates and 95th percentile
-    (``null_p95``: over both families together)."""
+    (``null_p95``: over both families together), and the :func:`control_verdict`."""
     v = np.asarray(vector_of(np.asarray(t_train, bool)), np.float32)
     nulls = null_vectors(vector_of, t_train, v, n_null, seed)
     names = ["tumour vector"] + [name for name, vs in nulls.items() for _ in vs]
@@ -236,19 +236,30 @@ def edit_protocol(vae: VAE, scorer: TumourScorer, vector_of: Callable[[np.ndarra
     flips, kept = int(scores["flips"][0]), int(scores["kept"][0])
     family = {name: scores["flip_rate"][[i for i, n in enumerate(names) if n == name]] for name in nulls}
     pooled = np.concatenate(list(family.values()))
+    tumour = {"strength": float(scores["strength"][0]), "flips": flips, "kept": kept,
+              "flip_rate": float(scores["flip_rate"][0]), "wilson_95": _interval(wilson_interval(flips, kept)),
+              "median_ssim": _nan_median(scores["ssim"][0]), "selection_curve": selection_curve(scores["selection"], 0),
+              "chosen_by_tie_at_zero": bool(scores["selection"]["flips"][0].max() <= 0)}
+    null_rows = {name: {"n": int(len(rates)), "p95": _nan_percentile(rates, 95), "median": _nan_percentile(rates, 50),
+                        "no_kept_edit": int(np.isnan(rates).sum()), "flip_rates": rates.tolist()}
+                 for name, rates in family.items()}
     return {
-        "tumour_vector": {"strength": float(scores["strength"][0]), "flips": flips, "kept": kept,
-                          "flip_rate": float(scores["flip_rate"][0]), "wilson_95": _interval(wilson_interval(flips, kept)),
-                          "median_ssim": _nan_median(scores["ssim"][0]),
-                          "selection_curve": selection_curve(scores["selection"], 0),
-                          "chosen_by_tie_at_zero": bool(scores["selection"]["flips"][0].max() <= 0)},
-        "nulls": {name: {"n": int(len(rates)), "p95": _nan_percentile(rates, 95), "median": _nan_percentile(rates, 50),
-                         "no_kept_edit": int(np.isnan(rates).sum()), "flip_rates": rates.tolist()}
-                  for name, rates in family.items()},
+        "tumour_vector": tumour, "nulls": null_rows, "verdict": control_verdict(tumour, null_rows),
         "null_p95": _nan_percentile(pooled, 95), "n_scored": scores["n_scored"], "base_healthy": scores["base_healthy"],
         "n_select": int(len(z_select)), "select_healthy": scores["select_healthy"],
         "strengths_tried": [float(a) for a in strengths], "ssim_floor": ssim_floor,
     }
+
+
+def control_verdict(tumour: dict, nulls: dict) -> str:
+    """Whether the tumour vector's flip rate lies above the 95th percentile of every control family, in
+    words a sentence can end with: ``"beats its controls"``, ``"does not beat its controls"`` or
+    ``"kept no edit"``."""
+    if not tumour["kept"]:
+        return "kept no edit"
+    if all(tumour["flip_rate"] > family["p95"] for family in nulls.values()):
+        return "beats its controls"
+    return "does not beat its controls"
 
 
 def _nan_median(values: np.ndarray) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from brainmri.latent.edits import control_verdict
 from brainmri.latent.scorecard import TARGETS, verdict
 
 
@@ -52,13 +53,10 @@ def local_markdown(record: dict) -> str:
     same cells and the same recipe on shuffled labels."""
     local, kid = record["local_protocol"], record["local_kid"]
     tumour, nulls = local["tumour_vector"], local["nulls"]
-    if not tumour["kept"]:
-        verdict = "with no edit kept it has nothing to compare"
-    elif all(tumour["flip_rate"] > family["p95"] for family in nulls.values()):
-        verdict = "it beats both"
-    else:
-        verdict = ("it does not beat its controls, so its flips say that a large local change looks like a lesion to "
-                   "the judge, not that the vector carries one")
+    verdict = {"kept no edit": "with no edit kept it has nothing to compare", "beats its controls": "it beats both",
+               "does not beat its controls": "it does not beat its controls, so its flips say that a large local change "
+                                             "looks like a lesion to the judge, not that the vector carries one",
+               }[control_verdict(tumour, nulls)]
     return f"""
 **A local tumour vector** (the tumours' mean deviation around their position, at the global vector's length) flips
 {_rate(tumour)} at a = {tumour["strength"]:g}. Random directions on the same cells reach a 95th percentile of
