@@ -1,4 +1,5 @@
 import json
+import platform
 import time
 
 import matplotlib.pyplot as plt
@@ -39,6 +40,13 @@ def test_benchmark_ratio_is_baseline_over_candidate():
                                         seconds={"loop": 6.0, "batched": 1.5})
     assert json.loads(path.read_text())["speedup"] == 4.0
     assert "| test_bench | loop | batched | 6.00 | 1.50 | 4x |" in benchmarking.benchmark_table()
+
+
+def test_machine_description_names_the_processor_model(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu\n")
+    assert benchmarking.machine_description(cpuinfo).startswith(f"AMD EPYC 7B13 ({platform.machine()}), ")
+    assert benchmarking.cpu_model(tmp_path / "absent") == (platform.processor() or platform.machine())
 
 
 def test_best_of_keeps_the_fastest_call_and_the_last_result():
