@@ -13,6 +13,7 @@ from brainmri.explain.faithfulness import (
     blurred,
     faithfulness_table,
     gaussian_maps,
+    localization_maps,
     perturbation_curve,
     random_maps,
     rank_explainers,
@@ -206,3 +207,16 @@ def test_score_chosen_map_merges_cam_into_grad_cam_and_summarises_the_chosen_map
     assert summary["chosen_layer"] == "fine_out" and summary["steps"] == DEFAULT_STEPS
     assert report.wins["Grad-CAM @ fine_out"]["insertion_auc"] and "insertion_auc" in summary["chosen_beats_both_on"]
     assert [row["vs"] for row in summary["chosen_auc_advantage"]][::2] == ["random", "centred Gaussian"]
+
+
+def test_localization_maps_holds_each_method_every_earlier_block_the_chosen_map_and_the_baselines():
+    x = np.zeros((3, SIZE, SIZE, 1), np.float32)
+    x[:, :4, :4] = 255.0
+    model, classes = fine_and_coarse_model(), np.ones(3, int)
+    chosen = {"map": "Grad-CAM++ @ fine_out", "method": "Grad-CAM++", "layer": "fine_out"}
+    maps = localization_maps(model, x, classes, chosen)
+    assert list(maps) == ["Grad-CAM", "Grad-CAM++", "CAM", "Grad-CAM @ fine_out", "Grad-CAM++ @ fine_out",
+                          "random", "centred Gaussian"]
+    assert all(m.shape == (3, SIZE, SIZE) for m in maps.values())
+    np.testing.assert_allclose(maps["Grad-CAM++ @ fine_out"], GradCAMPlusPlus(model, layer="fine_out").explain(x, classes).heatmaps)
+    assert maps["Grad-CAM++ @ fine_out"][:, :4, :4].min() > maps["Grad-CAM++ @ fine_out"][:, 4:, 4:].max()

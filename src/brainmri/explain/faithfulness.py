@@ -29,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from brainmri.config import SEED
-from brainmri.explain.gradcam import EXPLAINERS, GradCAM, heatmaps_in_batches, upsample_and_normalise
+from brainmri.explain.gradcam import (CAM, EXPLAINERS, GradCAM, GradCAMPlusPlus, block_outputs, heatmaps_in_batches,
+                                      upsample_and_normalise)
 from brainmri.stats import paired_difference_interval
 
 DEFAULT_STEPS = 10  # 10% of the pixels per step: 2 x 11 forward passes per map
@@ -171,6 +172,19 @@ BASELINES = ("random", "centred Gaussian")
 def baseline_maps(n: int, size: tuple[int, int]) -> dict[str, np.ndarray]:
     """The two maps every explainer is compared with, by their names in :data:`BASELINES`."""
     return dict(zip(BASELINES, (random_maps(n, size), gaussian_maps(n, size))))
+
+
+def localization_maps(model: keras.Model, images: np.ndarray, class_index, chosen: dict) -> dict[str, np.ndarray]:
+    """Every map that is scored against known tumour masks, for ``class_index``: Grad-CAM, Grad-CAM++
+    and CAM at the automatic (last) layer, Grad-CAM at each earlier block output (finer, less
+    class-specific), the ``chosen`` map (a row of :func:`rank_explainers`: its method at its layer)
+    and the :func:`baseline_maps`."""
+    maps = {e.name: heatmaps_in_batches(e, images, class_index) for e in (GradCAM(model), GradCAMPlusPlus(model), CAM(model))}
+    for layer in block_outputs(model)[:-1]:
+        maps[f"Grad-CAM @ {layer}"] = heatmaps_in_batches(GradCAM(model, layer=layer), images, class_index)
+    explainer = EXPLAINERS[chosen["method"]](model, layer=chosen["layer"])
+    maps[chosen["map"]] = heatmaps_in_batches(explainer, images, class_index)
+    return maps | baseline_maps(len(images), images.shape[1:3])
 
 
 def rank_explainers(
