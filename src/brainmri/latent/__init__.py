@@ -38,8 +38,8 @@ from brainmri.stats import bootstrap_interval, kernel_inception_distance, wilson
 __all__ = [
     "EDIT_STEPS", "LatentKind", "LatentSetup", "NUISANCES", "NULLS_PER_FAMILY", "PROTOCOL_STRENGTHS", "PositionStudy", "SSIM_FLOOR", "Trajectory",
     "TumourScorer", "WALKS", "area_conditioned_edits", "ascent_markdown", "ascent_summary", "attribute_vector",
-    "best_step", "binary_scores", "bootstrap_interval", "choose_strengths", "class_means", "control_verdict", "collapse_diagnostics", "compare_vectors",
-    "decode", "edit", "edit_outcomes", "edit_protocol", "embed_2d", "encode_means", "encoder_classifier",
+    "best_step", "binary_scores", "bootstrap_interval", "choose_strengths", "class_means", "collapse_diagnostics", "compare_vectors",
+    "control_verdict", "decode", "edit", "edit_outcomes", "edit_protocol", "embed_2d", "encode_means", "encoder_classifier",
     "explainer_regions", "faithful_explainer", "findings_markdown", "finetune_encoder", "fit_probe", "flip_counts",
     "judge_features", "kernel_inception_distance", "kid_drop", "label_edit_curve", "latent_ascent", "latent_grid",
     "latent_kinds", "lerp", "linear_probe", "local_attribute_vector", "location_groups", "mask_areas", "mask_centroids", "mean_pairwise_distance", "measure",
