@@ -44,15 +44,17 @@ def test_feature_maps_reject_a_wrong_image_and_a_model_without_blocks():
 def test_dropout_keeps_the_mean_and_variance_grows_as_p_over_1_minus_p():
     study = dropout_study(np.linspace(-1, 1, 16), rates=(0.0, 0.2, 0.5, 0.8), units=8, repeats=4000)
     assert study.samples.shape == (4, 4000, 8)
-    np.testing.assert_array_equal(study.samples[0], np.broadcast_to(study.reference, (4000, 8)))  # p = 0: identity
+    # p = 0 is the identity, up to rounding: rows of one batched matrix product may round differently
+    np.testing.assert_allclose(study.samples[0], np.broadcast_to(study.reference, (4000, 8)), rtol=0, atol=1e-6)
     rows = study.table()
     assert all(row["mean shift / mean |output|"] < 0.1 for row in rows)
     variances = [row["variance (mean over units)"] for row in rows]
-    assert variances[0] == 0 and all(a < b for a, b in zip(variances, variances[1:]))
+    assert variances[0] < 1e-12 and all(a < b for a, b in zip(variances, variances[1:]))
     for row in rows[1:]:
         assert row["variance (mean over units)"] == pytest.approx(row["expected p/(1-p)·y² (mean)"], rel=0.1)
     kept = study.samples[2] != 0  # p = 0.5: survivors are doubled
-    np.testing.assert_allclose(study.samples[2][kept], np.broadcast_to(2 * study.reference, (4000, 8))[kept], rtol=1e-5)
+    np.testing.assert_allclose(study.samples[2][kept], np.broadcast_to(2 * study.reference, (4000, 8))[kept],
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_dropout_on_an_image_zeroes_a_fraction_p_and_rescales_the_rest():

@@ -79,7 +79,8 @@ def dropout_study(x: np.ndarray, rates=(0.0, 0.1, 0.3, 0.5, 0.7), *, units: int 
                   seed: int = SEED) -> DropoutStudy:
     """Pass the 1-D input ``x`` through a seeded linear Dense layer and Dropout(p), ``repeats`` times.
 
-    Each repetition is one row of a batch, so each draws its own dropout mask.
+    Each repetition is one row of a batch, so each draws its own dropout mask. The Dense layer runs
+    once, on the batch; the reference (no dropout) is its first row.
     """
     x = np.asarray(x, dtype="float32")
     if x.ndim != 1:
@@ -89,10 +90,10 @@ def dropout_study(x: np.ndarray, rates=(0.0, 0.1, 0.3, 0.5, 0.7), *, units: int 
         raise ValueError(f"dropout_study: rates must be in [0, 1), got {rates.tolist()}")
     dense = keras.layers.Dense(units, kernel_initializer=keras.initializers.GlorotUniform(seed),
                                bias_initializer="zeros", name="study_dense")
-    reference = np.asarray(dense(x[None]))[0]
-    batch = np.repeat(x[None], repeats, axis=0)
+    outputs = dense(np.repeat(x[None], repeats, axis=0))
+    reference = np.asarray(outputs[0])
     samples = np.stack([
-        np.asarray(keras.layers.Dropout(float(p), seed=seed + k, name=f"study_dropout_{k}")(dense(batch), training=True))
+        np.asarray(keras.layers.Dropout(float(p), seed=seed + k, name=f"study_dropout_{k}")(outputs, training=True))
         for k, p in enumerate(rates)
     ])
     return DropoutStudy(rates=rates, reference=reference, samples=samples)
