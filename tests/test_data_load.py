@@ -206,3 +206,37 @@ def test_caches_of_older_versions_are_pruned(tmp_path):
     cache.load_scan(tmp_path, SIZE)
     assert not stale.exists()
     assert all(p.name.startswith(f"v{cache.CACHE_VERSION}-") for p in cache.cache_dir().iterdir())
+
+
+def test_dataset_record_accounts_for_every_scan_found_and_its_sentence_quotes_the_splits(leaky):
+    from brainmri.data.report import dataset_record, dataset_sentence, summarize
+
+    data = load_dataset(leaky, image_size=SIZE)
+    record = dataset_record(summarize(data.report), data)
+    assert record["scans_found"] == 4 * 13 + 2 and record["layout"] == "kaggle"
+    assert (record["exact_duplicate_groups"], record["cross_split_groups"], record["left_out"]) == (2, 1, 2)
+    loaded = sum(sum(row.values()) for row in record["split_counts"].values())
+    assert loaded + record["left_out"] == record["scans_found"]
+    assert record["leakage"] == {"exact": 0, "near": 0}
+    assert dataset_sentence(record).endswith(
+        f"**{len(data.y_train)} training, {len(data.y_val)} validation, 12 test** scans, "
+        "with 0 duplicate groups straddling splits.")
+    without_test = {**record, "split_counts": {k: v for k, v in record["split_counts"].items() if k != "test"}}
+    assert ", no test** scans" in dataset_sentence(without_test)
+
+
+def test_load_profile_dataset_takes_size_colour_validation_share_and_cap_from_the_profile(phantom):
+    import dataclasses
+
+    from brainmri import config
+    from brainmri.data.load import load_profile_dataset
+
+    profile = dataclasses.replace(config.get_profile("smoke"), image_size=SIZE, color="rgb", val_fraction=0.25,
+                                  max_per_class=3)
+    data = load_profile_dataset(phantom, profile, task="binary")
+    assert data.x_train.shape[1:] == (SIZE, SIZE, 3) and data.class_names == BINARY_CLASS_NAMES
+    assert np.bincount(data.y_train).max() == 3
+    assert np.bincount(data.y_val).max() == 3
+    uncapped = load_profile_dataset(phantom, dataclasses.replace(profile, max_per_class=None), task="binary")
+    direct = load_dataset(phantom, image_size=SIZE, color="rgb", val_fraction=0.25, task="binary")
+    assert np.array_equal(uncapped.y_val, direct.y_val) and len(uncapped.y_val) > len(data.y_val)

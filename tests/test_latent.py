@@ -312,7 +312,7 @@ def test_setup_loads_data_models_and_judge_in_training_order(monkeypatch):
                            x_val=rng.integers(0, 255, (3, 8, 8, 3), dtype=np.uint8), y_val=np.array([1, 1, 0]),
                            class_names=["glioma", "notumor", "pituitary"])
     monkeypatch.setattr(context, "resolve_data_root", lambda: "somewhere")
-    monkeypatch.setattr(context, "load_dataset", lambda source, **kwargs: calls.append(("data", kwargs)) or data)
+    monkeypatch.setattr(context, "load_profile_dataset", lambda source, profile: calls.append(("data", profile)) or data)
     monkeypatch.setattr(context, "load_or_train_vae", lambda x_train, x_val, **kwargs: calls.append(
         ("cvae" if "num_classes" in kwargs else "vae", x_train.shape)) or SimpleNamespace(vae=len(calls)))
     classifier = SimpleNamespace(model=_brightness_classifier(3, binary=False), class_names=["glioma", "notumor"],
@@ -325,6 +325,7 @@ def test_setup_loads_data_models_and_judge_in_training_order(monkeypatch):
     profile = config.get_profile("smoke")
     plain = latent.setup(profile)
     assert [c[0] for c in calls] == ["data", "vae", "classifier", "judge"] and plain.cvae is None
+    assert calls[0][1] is profile
     assert calls[1][1] == (6, profile.vae_image_size, profile.vae_image_size, 1)
     assert calls[3] == ("judge", 2, True, (6, profile.vae_image_size, profile.vae_image_size, 1), (0, 1, 2, 0, 1, 2))
     np.testing.assert_array_equal(plain.tumour_train, [True, False, True, True, False, True])

@@ -157,3 +157,33 @@ def test_load_phantom_records_provenance_unless_told_not_to(monkeypatch, tmp_pat
     segmentation.load_phantom(profile)
     assert results.provenance()["data"] == "phantom" and results.provenance()["data_folder"] == "phantom-abc"
     assert calls[-1]["image_size"] == profile.image_size and calls[-1]["max_per_class"] == profile.max_per_class
+
+
+def test_phantom_sample_pairs_each_drawn_scan_with_its_true_mask(tmp_path):
+    from brainmri.data import load_dataset
+    from brainmri.data.phantom import write_phantom
+    from brainmri.segmentation import phantom_sample, training_subset
+
+    phantom = load_dataset(write_phantom(tmp_path, per_class=6, image_size=32, seed=2), image_size=24)
+    train, val = phantom_sample(phantom, 5, np.random.default_rng(7))
+    picked = training_subset(len(phantom.x_train), 5, np.random.default_rng(7))
+    np.testing.assert_array_equal(train.x, phantom.x_train[picked].astype("float32"))
+    np.testing.assert_array_equal(train.y, phantom.y_train[picked])
+    assert train.x.dtype == np.float32 and len(val.x) == len(phantom.x_val) and val.masks.shape == (len(val.x), 24, 24)
+    for part in (train, val):
+        has_mask = part.masks.reshape(len(part.masks), -1).max(axis=1) > 0
+        np.testing.assert_array_equal(has_mask, part.tumour)
+        np.testing.assert_array_equal(part.tumour, np.array(phantom.class_names)[part.y] != "notumor")
+
+
+def test_real_scan_scores_match_tumour_scans_to_pseudo_masks_and_count_false_alarms():
+    from brainmri.segmentation import real_scan_scores
+
+    pseudo = np.zeros((4, 4, 4), np.uint8)
+    pseudo[0, :2] = pseudo[1, :2] = 1
+    predicted = pseudo.copy()
+    predicted[1] = 0  # a missed tumour
+    predicted[3, 0, 0] = 1  # a notumor scan given a mask
+    scores = real_scan_scores(predicted, pseudo, np.array([0, 1, 2, 2]), CLASSES)
+    assert scores["vs_pseudo_masks"]["n"] == 2 and scores["vs_pseudo_masks"]["dice"] == pytest.approx(0.5, abs=1e-3)
+    assert scores["notumor_scans_with_a_mask"] == 0.5

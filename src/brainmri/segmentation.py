@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -20,7 +21,7 @@ from brainmri import config, results
 from brainmri.config import SEED
 from brainmri.data import NO_TUMOUR, DataSource, SplitArrays, load_dataset
 from brainmri.data.locate import phantom_key
-from brainmri.data.phantom import ensure_phantom
+from brainmri.data.phantom import ensure_phantom, load_phantom_masks
 from brainmri.explain.gradcam import Explainer, heatmaps_in_batches
 from brainmri.explain.localization import binarize, dice, iou
 from brainmri.models.unet import compile_unet
@@ -44,6 +45,29 @@ def load_phantom(profile: config.Profile | None = None, *, task: str = "multicla
     source = DataSource(root, "phantom", f"synthetic phantom at {root}")
     return load_dataset(source, image_size=image_size or profile.image_size, color=color or profile.color, task=task,
                         val_fraction=profile.val_fraction, max_per_class=profile.max_per_class if capped else None)
+
+
+class MaskedScans(NamedTuple):
+    """Float32 images, labels, true masks (uint8 (N, S, S)) and which scans hold a tumour."""
+
+    x: np.ndarray
+    y: np.ndarray
+    masks: np.ndarray
+    tumour: np.ndarray
+
+
+def phantom_sample(phantom: SplitArrays, n_train: int | None, rng: np.random.Generator) -> tuple[MaskedScans, MaskedScans]:
+    """The phantom scans a U-Net learns and is scored on: ``n_train`` training scans drawn from ``rng``
+    (:func:`training_subset`) and every validation scan, each with its true mask."""
+    picked = training_subset(len(phantom.x_train), n_train, rng)
+    size = phantom.x_train.shape[1]
+    notumor = phantom.class_names.index(NO_TUMOUR)
+
+    def masked(x, y, paths):
+        return MaskedScans(x.astype("float32"), y, load_phantom_masks(paths, size), y != notumor)
+
+    return (masked(phantom.x_train[picked], phantom.y_train[picked], [phantom.paths_train[i] for i in picked]),
+            masked(phantom.x_val, phantom.y_val, phantom.paths_val))
 
 
 def pseudo_masks(explainer: Explainer, images: np.ndarray, labels: np.ndarray, class_names: list[str], *,
@@ -226,6 +250,19 @@ def score_against_truth(run: PseudoSegmentation, truth: np.ndarray, keep: np.nda
         rows.append({"masks": f"U-Net, {name}", "vs": "pseudo-masks",
                      **mask_scores(predicted, run.pseudo_val, keep).as_dict()})
     return rows
+
+
+def real_scan_scores(predicted: np.ndarray, pseudo: np.ndarray, y: np.ndarray, class_names: list[str]) -> dict:
+    """A U-Net's masks on real scans, which have no true mask: against the pseudo-masks on the scans
+    with a tumour (``vs_pseudo_masks``), and the share of ``notumor`` scans given a mask at all
+    (``notumor_scans_with_a_mask``: false alarms)."""
+    tumour = np.asarray(y) != class_names.index(NO_TUMOUR)
+    return {"vs_pseudo_masks": mask_scores(predicted, pseudo, tumour).as_dict(),
+            "notumor_scans_with_a_mask": nonempty_share(predicted[~tumour])}
+
+
+# Grad-CAM thresholds the phantom's layer-and-threshold sweep tries.
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def threshold_sweep(heatmaps: np.ndarray, truth: np.ndarray, thresholds) -> list[dict[str, float]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainmri import config
 from brainmri.config import SEED
 from brainmri.data.cache import load_scan
 from brainmri.data.duplicates import connected_groups
@@ -128,6 +129,15 @@ def load_dataset(source: DataSource | str | Path, image_size: int = 128, color: 
         out[f"paths_{name}"] = [report.path(i) for i in indexes]
     dropped = [Skipped(report.path(i), reason) for i, reason in sorted(drop.items())]
     return SplitArrays(**out, class_names=class_names, source=source, report=report, task=task, dropped=dropped)
+
+
+def load_profile_dataset(source: DataSource | str | Path, profile: config.Profile | None = None, *,
+                         task: str = "multiclass") -> SplitArrays:
+    """:func:`load_dataset` as the profile sizes it (image size, colour, validation fraction, cap per
+    class): the arrays the notebooks and the latent studies share."""
+    profile = profile or config.get_profile()
+    return load_dataset(source, image_size=profile.image_size, color=profile.color, task=task,
+                        val_fraction=profile.val_fraction, max_per_class=profile.max_per_class)
 
 
 def _in_testing(relpath: str) -> bool:

@@ -10,6 +10,7 @@ import argparse
 import json
 from collections import Counter
 
+from brainmri.data.load import SplitArrays, split_leakage
 from brainmri.data.scan import ScanReport
 
 
@@ -99,6 +100,36 @@ def format_report(summary: dict, *, limit: int = 10) -> str:
     lines.append(f"groups crossing splits: {summary['cross_split_groups']}; "
                  f"groups with conflicting labels: {summary['label_conflict_groups']}")
     return "\n".join(lines)
+
+
+SUMMARY_FIELDS = {  # record key: summarize() key
+    "scans_found": "scans", "counts_on_disk": "counts", "modes": "modes", "distinct_sizes": "distinct_sizes",
+    "skipped": "skipped_count", "skipped_reasons": "skipped_reasons",
+    "exact_duplicate_groups": "exact_duplicate_groups", "exact_duplicate_extra_copies": "exact_duplicate_extra_copies",
+    "near_duplicate_groups": "near_duplicate_groups", "near_duplicate_files": "near_duplicate_files",
+    "cross_split_groups": "cross_split_groups", "label_conflict_groups": "label_conflict_groups",
+}
+
+
+def dataset_record(summary: dict, data: SplitArrays) -> dict:
+    """What notebook 01 saves: the source and layout, the scan's counts, skips and duplicates
+    (:func:`summarize`), the scans left out at loading, the split counts and the duplicate groups
+    that still straddle splits (:func:`brainmri.data.split_leakage`)."""
+    return {"source": data.source.kind, "layout": summary["layout"],
+            **{key: summary[field] for key, field in SUMMARY_FIELDS.items()},
+            "left_out": len(data.dropped), "split_counts": data.summary(), "leakage": split_leakage(data)}
+
+
+def dataset_sentence(record: dict) -> str:
+    """One Markdown sentence of :func:`dataset_record`: usable, skipped and duplicate scans, then the splits."""
+    splits = record["split_counts"]
+    n_train, n_val = (sum(splits[name].values()) for name in ("train", "val"))
+    n_test = sum(splits["test"].values()) if "test" in splits else "no"
+    straddling = sum(record["leakage"].values())
+    return (f"**{record['scans_found']} usable scans** ({record['source']}), {record['skipped']} files skipped, "
+            f"{record['exact_duplicate_extra_copies']} exact duplicate copies and {record['near_duplicate_files']} "
+            f"scans in near-duplicate groups; after de-duplication **{n_train} training, {n_val} validation, "
+            f"{n_test} test** scans, with {straddling} duplicate groups straddling splits.")
 
 
 def validate_data_command(args: argparse.Namespace) -> int:

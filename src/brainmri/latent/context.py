@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainmri import config
-from brainmri.data import SplitArrays, load_dataset, resolve_data_root
+from brainmri.data import SplitArrays, load_profile_dataset, resolve_data_root
 from brainmri.evaluate import tumour_labels
 from brainmri.latent.judge import TumourScorer, load_or_finetune_judge
 from brainmri.models.vae import VAE, to_unit_grayscale
@@ -38,8 +38,7 @@ def setup(profile: config.Profile | None = None, *, conditional: bool = False) -
     """Load the data with the profile's split, both models and the judge, in the order notebook 07
     trains them (the VAE, then the conditional VAE, then the classifier)."""
     profile = profile or config.get_profile()
-    data = load_dataset(resolve_data_root(), image_size=profile.image_size, color=profile.color, task="multiclass",
-                        val_fraction=profile.val_fraction, max_per_class=profile.max_per_class)
+    data = load_profile_dataset(resolve_data_root(), profile)
     x_train = to_unit_grayscale(data.x_train, profile.vae_image_size)
     x_val = to_unit_grayscale(data.x_val, profile.vae_image_size)
     vae_run = load_or_train_vae(x_train, x_val, time_budget_min=profile.vae_time_budget_min)
