@@ -289,6 +289,14 @@ def test_fitted_temperature_recovers_an_overconfident_model():
     assert record["temperature"] == pytest.approx(3.0, rel=0.05)
     assert record["ece_after"] < 0.02 < record["ece_before"] and record["nll_after"] < record["nll_before"]
     assert record["n"] == 20000 and record["fitted_on"] == "validation"
+    (before, (bins, ece)), (after, (bins_after, ece_after)) = evaluate.reliability_diagrams(
+        y, overconfident, record).items()
+    assert (before, after) == ("validation, as trained", f"after temperature {record['temperature']:.2f}")
+    assert (ece, ece_after) == (record["ece_before"], record["ece_after"])
+    assert ece_after == pytest.approx(evaluate.expected_calibration_error(
+        y, evaluate.apply_temperature(overconfident, record["temperature"])))
+    assert sum(b["n"] for b in bins) == sum(b["n"] for b in bins_after) == 20000
+    assert bins != bins_after  # the temperature moves scans to lower-confidence bins
 
 
 def test_calibration_json_round_trip_keeps_other_entries(tmp_path):

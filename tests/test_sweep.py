@@ -49,8 +49,9 @@ def test_sweep_and_comparison_rows_hold_settings_and_scores():
     assert {k: row[k] for k in trial} == trial
     assert row["parameters"] == sweep.parameter_count("residual_cnn", (SIZE, SIZE, 1), width=4, depth=1, dropout=0.0)
     assert 0 <= row["val_accuracy"] <= 1 and row["seconds_per_epoch"] > 0 and len(row["history"]["loss"]) == 1
-    (plain,) = sweep.compare_architectures(data, ["plain_cnn_1"], base)
+    (plain,) = sweep.compare_architectures(data, ["plain_cnn_1"], base, also_count_at=(256, 256, 3))
     assert plain["arch"] == "plain_cnn_1" and plain["parameters"] == sweep.parameter_count("plain_cnn_1", (SIZE, SIZE, 1))
+    assert plain["parameters_at_256x256x3"] == 33_488  # the published count, as in test_parameter_count_of_the_published_plain_cnn
 
 
 def test_parallel_coordinates_draws_one_line_per_model():

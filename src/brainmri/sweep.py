@@ -81,13 +81,20 @@ def train_briefly(data, recipe: train.Recipe) -> dict[str, Any]:
     }
 
 
-def compare_architectures(data, archs: list[str], base: train.Recipe) -> list[dict[str, Any]]:
-    """One short run per architecture with the same recipe otherwise (builder defaults for each)."""
+def compare_architectures(data, archs: list[str], base: train.Recipe, *,
+                          also_count_at: tuple[int, int, int] | None = None) -> list[dict[str, Any]]:
+    """One short run per architecture with the same recipe otherwise (builder defaults for each).
+
+    With ``also_count_at`` each row also holds the parameter count at that input shape, under
+    ``parameters_at_HxWxC``: the size a published model was built for, to compare with its paper.
+    """
     rows = []
     for arch in archs:
         start = time.perf_counter()
         row = train_briefly(data, dataclasses.replace(base, arch=arch, arch_kwargs={}))
         rows.append({"arch": arch, **row, "total_seconds": time.perf_counter() - start})
+        if also_count_at is not None:
+            rows[-1][f"parameters_at_{'x'.join(map(str, also_count_at))}"] = parameter_count(arch, also_count_at)
     return rows
 
 

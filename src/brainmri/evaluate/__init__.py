@@ -15,7 +15,7 @@
 from brainmri.evaluate.calibration import (
     CALIBRATION, UNCALIBRATED, RunCalibration, apply_temperature, calibration_record, calibration_status, choose_test_time_flip,
     expected_calibration_error, fit_temperature, log_probabilities, negative_log_likelihood, read_calibration,
-    reliability_bins, run_calibration, write_calibration,
+    reliability_bins, reliability_diagrams, run_calibration, write_calibration,
 )
 from brainmri.evaluate.command import calibration_summary, check_model_matches_config, evaluate_command, run_config
 from brainmri.evaluate.headline import (
@@ -34,7 +34,8 @@ __all__ = [
     "choose_test_time_flip",
     "classification_metrics", "classification_report_text", "evaluate_command", "evaluate_model",
     "expected_calibration_error", "fit_temperature", "headline_rows", "headline_scores", "log_probabilities",
-    "negative_log_likelihood", "read_calibration", "reliability_bins", "robustness_rows", "roc_curve_points",
+    "negative_log_likelihood", "read_calibration", "reliability_bins", "reliability_diagrams", "robustness_rows",
+    "roc_curve_points",
     "run_calibration", "run_config", "testing_headline", "training_duplicate_flags", "tumour_labels",
     "tumour_probability", "validation_headline", "worst_rows", "write_calibration",
 ]

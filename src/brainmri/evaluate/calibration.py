@@ -108,6 +108,16 @@ def calibration_record(y_val: np.ndarray, proba_val: np.ndarray, *, bins: int = 
     }
 
 
+def reliability_diagrams(y_val: np.ndarray, proba_val: np.ndarray,
+                         record: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], float]]:
+    """The validation scans' reliability bins and ECE before and after the temperature of ``record``
+    (:func:`calibration_record`), titled for :func:`brainmri.plots.classifier.plot_reliability`."""
+    temperature, bins = record["temperature"], record["bins"]
+    calibrated = apply_temperature(proba_val, temperature)
+    return {"validation, as trained": (reliability_bins(y_val, proba_val, bins), record["ece_before"]),
+            f"after temperature {temperature:.2f}": (reliability_bins(y_val, calibrated, bins), record["ece_after"])}
+
+
 def read_calibration(run_dir: str | Path) -> dict[str, Any] | None:
     """The run's ``calibration.json``, or None when it has none."""
     path = Path(run_dir) / CALIBRATION
