@@ -52,12 +52,19 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
 GPU_PATH_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.name[:2] in ("05", "06", "09")]
 
 
+@pytest.fixture(scope="module")
+def mixed_precision_runs(tmp_path_factory):
+    """A runs/ of their own for the float16 notebooks, shared among them as a user's runs/ is."""
+    return tmp_path_factory.mktemp("mixed_float16_runs")
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", GPU_PATH_NOTEBOOKS, ids=[nb.stem for nb in GPU_PATH_NOTEBOOKS])
-def test_explainer_and_generative_notebooks_run_in_mixed_float16(path, tmp_path, monkeypatch):
-    """What a Colab GPU runs: every model trained and explained in float16. Fresh runs/, so that no
-    float32 model trained by another test is loaded instead."""
+def test_explainer_and_generative_notebooks_run_in_mixed_float16(path, tmp_path, monkeypatch, mixed_precision_runs):
+    """What a Colab GPU runs: every model trained and explained in float16. The runs/ holds only
+    models trained in float16 by these notebooks, so that no float32 model of another test is loaded
+    instead."""
     monkeypatch.setenv("BRAINMRI_PRECISION", "mixed_float16")
-    monkeypatch.setenv("BRAINMRI_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("BRAINMRI_RUNS_DIR", str(mixed_precision_runs))
     executed = execute_notebook(path, output_dir=tmp_path, timeout=900)
     assert all(cell.execution_count is not None for cell in executed.cells if cell.cell_type == "code")
