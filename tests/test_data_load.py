@@ -209,10 +209,11 @@ def test_caches_of_older_versions_are_pruned(tmp_path):
 
 
 def test_dataset_record_accounts_for_every_scan_found_and_its_sentence_quotes_the_splits(leaky):
+    from brainmri.data.load import split_leakage
     from brainmri.data.report import dataset_record, dataset_sentence, summarize
 
     data = load_dataset(leaky, image_size=SIZE)
-    record = dataset_record(summarize(data.report), data)
+    record = dataset_record(summarize(data.report), data, split_leakage(data))
     assert record["scans_found"] == 4 * 13 + 2 and record["layout"] == "kaggle"
     assert (record["exact_duplicate_groups"], record["cross_split_groups"], record["left_out"]) == (2, 1, 2)
     loaded = sum(sum(row.values()) for row in record["split_counts"].values())

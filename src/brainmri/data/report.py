@@ -10,7 +10,7 @@ import argparse
 import json
 from collections import Counter
 
-from brainmri.data.load import SplitArrays, split_leakage
+from brainmri.data.load import SplitArrays
 from brainmri.data.scan import ScanReport
 
 
@@ -111,13 +111,13 @@ SUMMARY_FIELDS = {  # record key: summarize() key
 }
 
 
-def dataset_record(summary: dict, data: SplitArrays) -> dict:
+def dataset_record(summary: dict, data: SplitArrays, leakage: dict[str, int]) -> dict:
     """What notebook 01 saves: the source and layout, the scan's counts, skips and duplicates
-    (:func:`summarize`), the scans left out at loading, the split counts and the duplicate groups
-    that still straddle splits (:func:`brainmri.data.split_leakage`)."""
+    (:func:`summarize`), the scans left out at loading, the split counts and ``leakage``, the
+    duplicate groups that still straddle splits (:func:`brainmri.data.split_leakage` of ``data``)."""
     return {"source": data.source.kind, "layout": summary["layout"],
             **{key: summary[field] for key, field in SUMMARY_FIELDS.items()},
-            "left_out": len(data.dropped), "split_counts": data.summary(), "leakage": split_leakage(data)}
+            "left_out": len(data.dropped), "split_counts": data.summary(), "leakage": leakage}
 
 
 def dataset_sentence(record: dict) -> str:
